@@ -1,0 +1,104 @@
+"""Ray actors: generators render shards into the object store, learners train and score on them.
+
+Both are persistent: the simulator, the model builder and the validation set are set up once per
+actor and reused for every evaluation. Data moves as numpy arrays (zero-copy reads on one node).
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from .envs.generation import generate_batch
+from .learners import TrainSettings, build_model, pick_device, to_tensors, train_and_score
+from .policies import Outcome
+from .simulators import make_simulator
+
+
+def _limit_threads(num_cpus: float) -> None:
+    # An actor must stay inside its CPU share: torch would otherwise use every core.
+    torch.set_num_threads(max(1, int(round(num_cpus))))
+
+
+@ray.remote
+class GeneratorActor:
+    """Holds one simulator instance and renders batches of it on request."""
+
+    def __init__(self, sim_id: str, sim_kwargs: dict, num_cpus: float = 1.0) -> None:
+        _limit_threads(num_cpus)
+        self.device = pick_device(ray.get_gpu_ids())
+        kwargs = dict(sim_kwargs)
+        if self.device.type == "cuda" and "device" not in kwargs:
+            try:  # simulators that render with torch take a device; others ignore the GPU
+                self.env = make_simulator(sim_id, {**kwargs, "device": "cuda"})
+                return
+            except (TypeError, ValueError):
+                pass
+        self.env = make_simulator(sim_id, kwargs)
+
+    def generate(self, params: dict, ranges: dict | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples ``(x, y)`` at ``params`` (per-sample ``ranges`` if given), seeded."""
+        return generate_batch(self.env, params, n, seed, ranges)
+
+    def device_name(self) -> str:
+        return str(self.device)
+
+
+@ray.remote
+class LearnerActor:
+    """Trains a fresh task model per candidate on its generated shards and scores it on real data."""
+
+    def __init__(
+        self,
+        learner: dict[str, Any],
+        real: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        num_cpus: float = 1.0,
+    ) -> None:
+        _limit_threads(num_cpus)
+        self.device = pick_device(ray.get_gpu_ids())
+        self.model_name = learner["model"]
+        self.hidden = learner.get("hidden")
+        self.init_seed = int(learner["seed"])
+        self.settings = TrainSettings(
+            epochs=learner["epochs"], batch_size=learner["batch_size"], lr=learner["lr"],
+            weight_decay=learner["weight_decay"], input_scale=learner["input_scale"],
+        )
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        x_val, y_val, x_test, y_test = real
+        self.val = to_tensors(x_val, y_val, self.device, self.settings.input_scale)
+        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, self.settings.input_scale)
+
+    def evaluate(self, candidate_id: int, with_test: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+        """Train a fresh model on the candidate's shards; its ``Outcome`` as a dict.
+
+        A failing simulator batch or training step fails this evaluation, not the actor.
+        """
+        samples = 0
+        try:
+            x = np.concatenate([np.asarray(s[0]) for s in shards])
+            y = np.concatenate([np.asarray(s[1]) for s in shards])
+            samples = len(x)
+            if x.shape[1:] != self.input_shape:
+                raise ValueError(f"generated samples have shape {x.shape[1:]}, the real data {self.input_shape}")
+            torch.manual_seed(self.init_seed)
+            model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
+            outcome = train_and_score(model, x, y, *self.val, self.settings, self.num_classes, self.init_seed)
+            if with_test and self.test is not None:
+                from .learners import evaluate
+
+                test = evaluate(model, *self.test, self.num_classes)
+                outcome.metrics["test_accuracy"] = test["accuracy"]
+            return outcome.to_dict()
+        except Exception as err:  # reported to the policy as a failed evaluation
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+
+    def device_name(self) -> str:
+        return str(self.device)

@@ -1,0 +1,121 @@
+"""The ``feedback-loop`` command line: ``run``, ``resume``.
+
+User errors (bad config, unknown simulator, corrupt checkpoint, unreachable store) print one clear
+line and exit with status 2; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Any, Sequence
+
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .imports import ImportPathError
+    from .loop import ResourceError
+    from .simulators import SimulatorError
+    from .tracking import TrackingError
+
+    return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError)
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    rows = [
+        ("policy", summary.get("policy") + (f" ({summary['sampler']})" if summary.get("sampler") else "")),
+        ("simulator", summary.get("simulator")),
+        ("evaluations", f"{summary.get('evaluations')} ({summary.get('failed_evaluations', 0)} failed)"),
+        ("best validation score", _fmt(summary.get("best_score"))),
+        ("test score at best", _fmt(summary.get("test_score"))),
+        ("oracle validation score", _fmt(summary.get("oracle_score"))),
+        ("wall seconds", _fmt(summary.get("wall_seconds"), 1)),
+        ("MLflow run", f"{summary.get('mlflow_run_id')} in {summary.get('mlflow_tracking_uri')}"),
+        ("run directory", summary.get("run_dir")),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        if value not in (None, "-"):
+            print(f"  {name.ljust(width)}  {value}")
+    if summary.get("best_params"):
+        print("  best parameters:")
+        for key, value in summary["best_params"].items():
+            print(f"    {key} = {value:.4g}" if isinstance(value, float) else f"    {key} = {value}")
+    uri = summary.get("mlflow_tracking_uri", "")
+    print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .loop import LoopRunner, default_run_dir
+
+    config = load_config(args.config, args.set)
+    run_dir = args.run_dir or default_run_dir(config)
+    runner = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri)
+    print(f"feedback-loop: running {config.name} in {run_dir}", file=sys.stderr)
+    summary = runner.run(progress=not args.no_progress)
+    _print_table(summary)
+    return 0 if summary["status"] == "finished" else 1
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from .loop import LoopRunner
+
+    runner = LoopRunner.from_run_dir(args.run_dir)
+    print(f"feedback-loop: resuming {args.run_dir} at evaluation {runner.state.evaluations}", file=sys.stderr)
+    summary = runner.run(progress=not args.no_progress)
+    _print_table(summary)
+    return 0 if summary["status"] == "finished" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="feedback-loop",
+        description="Close the generation feedback loop: a policy tunes a simulator's parameters from "
+        "the validation score of models trained on its data (Ray actors, MLflow tracking).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a closed loop from a YAML config",
+                         description="Run a closed loop from a YAML config; writes RUN_DIR/summary.json.")
+    run.add_argument("config", help="YAML config file (see examples/)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set budget.evaluations=20 (repeatable)")
+    run.add_argument("--run-dir", help="where checkpoints and summary.json go (default: runs/NAME-TIME)")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: config, $MLFLOW_TRACKING_URI, sqlite:///mlflow.db)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run",
+                            description="Continue an interrupted run from RUN_DIR/checkpoint.json, into the same MLflow run.")
+    resume.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of the interrupted run")
+    resume.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    resume.set_defaults(func=_cmd_resume)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with: feedback-loop resume RUN_DIR", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Run configuration: a YAML file loaded into typed dataclasses, with ``--set a.b=value`` overrides.
+
+Every field has a one-line docstring. Unknown keys and wrong types are errors that name the key
+path and what was expected, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key path and what was expected."""
+
+
+@dataclass
+class SimulatorConfig:
+    id: str = "feedback_loop/GaussianMixture-v0"
+    """Gymnasium id of the simulator (e.g. ``feedback_loop/Digits-v0``) or an import path ``module:Class``."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the simulator's constructor."""
+
+
+@dataclass
+class DataConfig:
+    real: str | None = None
+    """Real data to score against: None for the simulator's own, a ``.npz`` file (x, y[, x_test, y_test]) or ``module:function``."""
+
+
+@dataclass
+class LearnerConfig:
+    model: str = "mlp"
+    """Task model: ``mlp``, ``cnn`` or an import path ``module:function(input_shape, num_classes)``."""
+    hidden: int | None = None
+    """Hidden width of the built-in model (None: its default)."""
+    samples: int = 1000
+    """Generated samples each evaluation trains on."""
+    epochs: int = 20
+    """Training epochs over those samples."""
+    batch_size: int = 64
+    """Minibatch size."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+    input_scale: float = 1.0
+    """Inputs are multiplied by this before the model sees them (e.g. 1/16 for optdigits counts)."""
+    seed: int = 0
+    """Seed of the model's initial weights and minibatch order (the same for every candidate)."""
+
+
+@dataclass
+class PolicyConfig:
+    name: str = "optuna"
+    """Policy: ``optuna``, ``random`` or ``uniform`` (uniform domain randomization)."""
+    sampler: str = "tpe"
+    """Optuna sampler when ``name: optuna``: ``tpe``, ``cmaes``, ``gp``, ``random`` or ``qmc``."""
+    seed: int = 0
+    """Seed of the policy's own randomness."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the policy's constructor."""
+
+
+@dataclass
+class BudgetConfig:
+    evaluations: int | None = 60
+    """Stop after this many evaluations (None: no limit; then ``seconds`` must be set)."""
+    seconds: float | None = None
+    """Stop asking for new candidates after this many seconds of wall-clock time (None: no limit)."""
+
+
+@dataclass
+class ResourcesConfig:
+    ray_address: str | None = None
+    """Ray cluster address (None: start or join a local Ray; ``auto``: the cluster this machine is in)."""
+    generators: int = 1
+    """Number of generator actors."""
+    learners: int = 2
+    """Number of learner actors (evaluations in parallel)."""
+    generator_cpus: float = 0.5
+    """CPUs reserved by each generator actor."""
+    generator_gpus: float = 0.0
+    """GPUs (fractional allowed) reserved by each generator actor."""
+    learner_cpus: float = 0.75
+    """CPUs reserved by each learner actor."""
+    learner_gpus: float = 0.0
+    """GPUs (fractional allowed) reserved by each learner actor."""
+    prefetch: int = 1
+    """Extra candidates in flight per learner, so their data is generated while learners train."""
+    shards: int = 1
+    """Shards each candidate's data is split into (spread over the generator actors)."""
+
+
+@dataclass
+class TrackingConfig:
+    tracking_uri: str | None = None
+    """MLflow tracking URI (None: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working directory)."""
+    experiment: str | None = None
+    """MLflow experiment name (None: the config's ``name``)."""
+
+
+@dataclass
+class Config:
+    name: str = "feedback-loop"
+    """Name of this configuration; also the default MLflow experiment and run-directory prefix."""
+    seed: int = 0
+    """Seed of the data generation (each candidate's data seed derives from it)."""
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    """The simulator whose parameters the policy tunes."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The real data the loop scores against."""
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    """The task model trained on generated data."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """The policy that proposes parameters."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """When to stop."""
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    """Ray actors and their resources."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """MLflow tracking."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        """Check values that types alone cannot; raise ``ConfigError`` naming the field."""
+        checks = [
+            ("learner.samples", self.learner.samples, 1, None),
+            ("learner.epochs", self.learner.epochs, 1, None),
+            ("learner.batch_size", self.learner.batch_size, 1, None),
+            ("resources.generators", self.resources.generators, 1, None),
+            ("resources.learners", self.resources.learners, 1, None),
+            ("resources.prefetch", self.resources.prefetch, 0, None),
+            ("resources.shards", self.resources.shards, 1, None),
+            ("resources.generator_cpus", self.resources.generator_cpus, 0, None),
+            ("resources.learner_cpus", self.resources.learner_cpus, 0, None),
+            ("resources.generator_gpus", self.resources.generator_gpus, 0, None),
+            ("resources.learner_gpus", self.resources.learner_gpus, 0, None),
+        ]
+        for path, value, low, high in checks:
+            if value < low or (high is not None and value > high):
+                allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+                raise ConfigError(f"{path}: value {value!r} is out of range; allowed: {allowed}")
+        if not self.learner.lr > 0:
+            raise ConfigError(f"learner.lr: value {self.learner.lr!r} must be > 0")
+        if self.budget.evaluations is None and self.budget.seconds is None:
+            raise ConfigError("budget: set budget.evaluations or budget.seconds (or both); with neither the run never stops")
+        if self.budget.evaluations is not None and self.budget.evaluations < 1:
+            raise ConfigError(f"budget.evaluations: value {self.budget.evaluations!r} is impossible; allowed: >= 1")
+        if self.budget.seconds is not None and not self.budget.seconds > 0:
+            raise ConfigError(f"budget.seconds: value {self.budget.seconds!r} is impossible; allowed: > 0")
+        if self.resources.shards > self.learner.samples:
+            raise ConfigError(
+                f"resources.shards: {self.resources.shards} shards cannot split learner.samples="
+                f"{self.learner.samples}; allowed: <= learner.samples"
+            )
+        return self
+
+
+# --- typed loading ------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(tp))
+    if origin is not None:
+        return origin.__name__
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """``value`` checked against type ``tp``; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return _from_dict(tp, value, path)
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    elif origin is list:
+        if isinstance(value, list):
+            return list(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Any:
+        return value
+    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]}; allowed keys{' in ' + prefix if prefix else ''}: {', '.join(names)}"
+        )
+    kwargs = {name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """A validated ``Config`` from a plain dict (as parsed from YAML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"the config must be a mapping of keys to values, got {type(data).__name__}")
+    return _from_dict(Config, data).validate()
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML (``3``, ``0.5``, ``null``)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set budget.evaluations=20")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {err}") from err
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or defaults when ``path`` is None) and apply ``--set`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, got {type(loaded).__name__}")
+        data = loaded
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    return config_from_dict(data)
+
+
+def dump_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,63 @@
+"""Built-in task models (``mlp``, ``cnn``) and user models named as ``module:function``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..imports import import_object, is_import_path
+
+ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
+
+
+def build_mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.Module:
+    """Two hidden ReLU layers over the flattened input."""
+    width = int(torch.tensor(input_shape).prod())
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def build_cnn(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> nn.Module:
+    """A small CNN for small images (e.g. 8×8 digits): two 3×3 convs, one 2×2 pool, two dense layers."""
+    if len(input_shape) != 3:
+        raise ValueError(f"learner.model='cnn' needs image inputs of shape (C, H, W); got {input_shape}")
+    channels, height, width = input_shape
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(64 * (height // 2) * (width // 2), hidden), nn.ReLU(), nn.Dropout(0.25),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+BUILTIN_MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": build_cnn}
+
+
+def resolve_model_builder(name: str) -> ModelBuilder:
+    """A builder ``(input_shape, num_classes) -> nn.Module`` for a built-in name or import path."""
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name]
+    if is_import_path(name):
+        builder = import_object(name, "learner.model")
+        if not callable(builder):
+            raise ValueError(f"learner.model: {name!r} is not callable; give a function (input_shape, num_classes) -> nn.Module")
+        return builder
+    raise ValueError(
+        f"learner.model: unknown model {name!r}; use one of {sorted(BUILTIN_MODELS)} "
+        "or an import path 'package.module:function'"
+    )
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int | None = None) -> nn.Module:
+    builder = resolve_model_builder(name)
+    if name in BUILTIN_MODELS and hidden is not None:
+        return builder(input_shape, num_classes, hidden=hidden)
+    model = builder(input_shape, num_classes)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"learner.model: {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+    return model

@@ -1,0 +1,383 @@
+"""The closed loop: policy → generator actors → learner actors → outcome → policy, on Ray.
+
+The driver never ``ray.get``s between stages: each candidate's shard refs go straight to a learner,
+more candidates are in flight than there are learners (so the next data is generated while
+learners train), and outcomes are handled in the order they finish (``ray.wait``). After every
+told outcome the run is checkpointed, so ``resume`` continues without redoing or losing one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import ray
+from ray.exceptions import RayError
+
+from .actors import GeneratorActor, LearnerActor
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .config import Config, ConfigError, dump_config, load_config
+from .policies import Candidate, Outcome, Policy, make_policy
+from .progress import Progress
+from .simulators import checked_simulator, load_real_data
+from .tracking import Tracker, resolve_tracking_uri
+
+CHECKPOINT_FILE = "checkpoint.json"
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "summary.json"
+ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
+
+
+class ResourceError(ValueError):
+    """The actors ask for more than the Ray cluster has."""
+
+
+def data_seed(run_seed: int, candidate_id: int, shard: int = 0) -> int:
+    """Seed of a candidate's data; a pure function so a resumed run regenerates the same batch."""
+    return int(np.random.SeedSequence([run_seed, candidate_id + 1_000_000, shard]).generate_state(1)[0])
+
+
+def ensure_ray(address: str | None) -> None:
+    """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, dashboard_host="127.0.0.1", include_dashboard=False,
+                 logging_level="WARNING", log_to_driver=True)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise ConfigError(
+            f"resources.ray_address: cannot connect to Ray at {address!r}: {err}. "
+            "Leave it unset for a local Ray, or give the address printed by 'ray start --head'."
+        ) from err
+
+
+@dataclass
+class RunState:
+    """Everything a checkpoint holds (JSON-serializable)."""
+
+    run_id: str
+    mlflow_run_id: str
+    tracking_uri: str
+    policy: dict[str, Any]
+    evaluations: int = 0
+    failed: int = 0
+    samples_generated: int = 0
+    elapsed_seconds: float = 0.0
+    completed_ids: list[int] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"
+
+
+class LoopRunner:
+    """Runs (or resumes) one closed-loop optimization described by a ``Config`` in ``run_dir``."""
+
+    def __init__(self, config: Config, run_dir: str | Path, *, tracking_uri: str | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.tracking_uri = resolve_tracking_uri(tracking_uri or config.tracking.tracking_uri)
+        self.env = checked_simulator(config.simulator.id, config.simulator.kwargs)
+        self.real = load_real_data(self.env, config.data.real)
+        self.input_shape = tuple(np.asarray(self.real.x_val).shape[1:])
+        self.num_classes = int(getattr(self.env, "num_classes", int(np.max(self.real.y_val)) + 1))
+        self.policy: Policy | None = None
+        self.state: RunState | None = None
+        self.tracker: Tracker | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> "LoopRunner":
+        """A runner for an existing run directory (for ``resume``)."""
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no {CONFIG_FILE}")
+        state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        runner = cls(load_config(run_dir / CONFIG_FILE), run_dir, tracking_uri=state["tracking_uri"])
+        runner.state = RunState(**state)
+        return runner
+
+    def _make_policy(self) -> Policy:
+        cfg = self.config.policy
+        options = dict(cfg.options)
+        if cfg.name == "optuna":
+            options.setdefault("sampler", cfg.sampler)
+            options.setdefault("storage_path", str(self.run_dir / "optuna.journal"))
+        try:
+            return make_policy(
+                cfg.name, param_space=self.env.param_space, nominal_params=self.env.nominal_params,
+                seed=cfg.seed, **options,
+            )
+        except TypeError as err:
+            raise ConfigError(f"policy.options: {cfg.name} rejected {options}: {err}") from err
+
+    def _start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.policy = self._make_policy()
+        if self.policy.learner_mode != "per_candidate":
+            raise ConfigError(f"policy.name: {self.config.policy.name} needs a persistent learner, which this loop does not run")
+        experiment = self.config.tracking.experiment or self.config.name
+        self.tracker = Tracker(self.tracking_uri, experiment)
+        if self.state is None:  # a new run
+            dump_config(self.config, self.run_dir / CONFIG_FILE)
+            run_id = uuid.uuid4().hex[:8]
+            tags = {"policy": self.config.policy.name, "simulator": self.config.simulator.id,
+                    "run_dir": str(self.run_dir.resolve()), "feedback_loop_run_id": run_id}
+            if self.config.policy.name == "optuna":
+                tags["sampler"] = self.config.policy.sampler
+            mlflow_run_id = self.tracker.start_parent(f"{self.config.name}-{run_id}", self.config.to_dict(), tags)
+            self.state = RunState(run_id=run_id, mlflow_run_id=mlflow_run_id, tracking_uri=self.tracking_uri,
+                                  policy=self.policy.state_dict())
+            self._checkpoint()
+        else:  # a resumed run
+            self.policy.load_state_dict(self.state.policy)
+            self.tracker.reopen_parent(self.state.mlflow_run_id)
+            self.tracker.drop_children_except(set(self.state.completed_ids))
+
+    def _start_actors(self) -> None:
+        res = self.config.resources
+        ensure_ray(res.ray_address)
+        if res.ray_address is None:
+            self._check_fits()
+        sim = self.config.simulator
+        prefix = f"feedback-loop-{self.state.run_id}"
+        self.generators = [
+            GeneratorActor.options(num_cpus=res.generator_cpus, num_gpus=res.generator_gpus,
+                                   name=f"{prefix}-generator-{i}").remote(sim.id, sim.kwargs, res.generator_cpus)
+            for i in range(res.generators)
+        ]
+        real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
+        learner = dataclasses.asdict(self.config.learner)
+        self.learners = [
+            LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
+                                 name=f"{prefix}-learner-{i}").remote(
+                learner, real_ref, self.input_shape, self.num_classes, res.learner_cpus)
+            for i in range(res.learners)
+        ]
+        self._learner_load = [0] * len(self.learners)
+        self._next_generator = 0
+
+    def _check_fits(self) -> None:
+        res = self.config.resources
+        have = ray.cluster_resources()
+        need_cpu = res.generators * res.generator_cpus + res.learners * res.learner_cpus
+        need_gpu = res.generators * res.generator_gpus + res.learners * res.learner_gpus
+        if need_cpu > have.get("CPU", 0) + 1e-9:
+            raise ResourceError(
+                f"resources: the actors ask for {need_cpu:g} CPUs ({res.generators} generators × "
+                f"{res.generator_cpus:g} + {res.learners} learners × {res.learner_cpus:g}) but Ray has "
+                f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares"
+            )
+        if need_gpu > have.get("GPU", 0) + 1e-9:
+            raise ResourceError(
+                f"resources: the actors ask for {need_gpu:g} GPUs but Ray has {have.get('GPU', 0):g}; "
+                "set resources.learner_gpus and resources.generator_gpus to 0 on a machine without GPUs"
+            )
+
+    def _stop_actors(self) -> None:
+        for actor in getattr(self, "generators", []) + getattr(self, "learners", []):
+            ray.kill(actor, no_restart=True)
+        self.generators, self.learners = [], []
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _submit(self, candidate: Candidate, with_test: bool = False, seed_id: int | None = None) -> tuple[ray.ObjectRef, int]:
+        n, shards = self.config.learner.samples, self.config.resources.shards
+        sizes = [n // shards + (1 if i < n % shards else 0) for i in range(shards)]
+        seed_id = candidate.id if seed_id is None else seed_id
+        shard_refs = []
+        for i, size in enumerate(sizes):
+            generator = self.generators[self._next_generator % len(self.generators)]
+            self._next_generator += 1
+            shard_refs.append(generator.generate.remote(
+                candidate.params, candidate.ranges, size, data_seed(self.config.seed, seed_id, i)))
+        index = int(np.argmin(self._learner_load))
+        self._learner_load[index] += 1
+        return self.learners[index].evaluate.remote(candidate.id, with_test, *shard_refs), index
+
+    def _budget_left(self, in_flight: int, started: float) -> bool:
+        budget = self.config.budget
+        if budget.evaluations is not None and self.state.evaluations + in_flight >= budget.evaluations:
+            return False
+        if budget.seconds is not None and self._elapsed(started) >= budget.seconds:
+            return False
+        return True
+
+    def _elapsed(self, started: float) -> float:
+        return self.state.elapsed_seconds + (time.monotonic() - started)
+
+    def run(
+        self, *, progress: bool = True, on_outcome: Callable[[Candidate, Outcome], None] | None = None
+    ) -> dict[str, Any]:
+        """Run until the budget is spent; returns the summary (also written to ``summary.json``)."""
+        self._start()
+        if self.state.status == "finished":
+            return json.loads((self.run_dir / SUMMARY_FILE).read_text())
+        self._start_actors()
+        started = time.monotonic()
+        max_in_flight = len(self.learners) * (1 + self.config.resources.prefetch)
+        in_flight: dict[ray.ObjectRef, tuple[Candidate, int]] = {}
+        queue = [Candidate.from_dict(c) for c in self.state.pending]  # asked before an interruption
+        bar = Progress(total=self.config.budget.evaluations, initial=self.state.evaluations, enabled=progress,
+                       best=self._best_score(), elapsed=self.state.elapsed_seconds)
+        try:
+            while True:
+                asked = False
+                while len(in_flight) < max_in_flight and (queue or self._budget_left(len(in_flight), started)):
+                    candidate = queue.pop(0) if queue else self.policy.ask(1)[0]
+                    ref, learner_index = self._submit(candidate)
+                    in_flight[ref] = (candidate, learner_index)
+                    asked = True
+                if asked:
+                    self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+                if not in_flight:
+                    break
+                done, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in done:
+                    candidate, learner_index = in_flight.pop(ref)
+                    self._learner_load[learner_index] -= 1
+                    outcome = self._collect(ref)
+                    self._record(candidate, outcome, started, pending=[c for c, _ in in_flight.values()])
+                    bar.update(self.state.evaluations, self._best_score(), self._elapsed(started))
+                    if on_outcome is not None:
+                        on_outcome(candidate, outcome)
+            summary = self._finish(started)
+        finally:
+            bar.close()
+            self._stop_actors()
+        return summary
+
+    def _collect(self, ref: ray.ObjectRef) -> Outcome:
+        try:
+            return Outcome.from_dict(ray.get(ref))
+        except RayError as err:  # the generator raised, or an actor died
+            first_line = str(err).strip().splitlines()
+            return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
+
+    def _record(self, candidate: Candidate, outcome: Outcome, started: float, pending: list[Candidate]) -> None:
+        state = self.state
+        state.evaluations += 1
+        state.failed += 0 if outcome.ok else 1
+        state.samples_generated += outcome.samples
+        step = state.evaluations
+        self.policy.tell(candidate, outcome)
+        self.tracker.log_evaluation(step, candidate, outcome)
+        improved = outcome.ok and (state.best is None or outcome.score > state.best["score"])
+        if improved:
+            state.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
+        state.completed_ids.append(candidate.id)
+        state.history.append({
+            "step": step, "id": candidate.id, "status": outcome.status, "score": outcome.score,
+            "best_score": self._best_score(), "samples_generated": state.samples_generated,
+            "elapsed": round(self._elapsed(started), 3),
+        })
+        metrics = {"samples_generated": state.samples_generated}
+        if outcome.ok:
+            metrics["score"] = outcome.score
+        if state.best is not None:
+            metrics["best_score"] = state.best["score"]
+        self.tracker.log_progress(step, metrics)
+        self._checkpoint(pending=pending, started=started)
+
+    def _best_score(self) -> float | None:
+        return None if self.state.best is None else self.state.best["score"]
+
+    def _checkpoint(self, pending: list[Candidate] | None = None, started: float | None = None) -> None:
+        state = self.state
+        state.policy = self.policy.state_dict()
+        if pending is not None:
+            state.pending = [c.to_dict() for c in pending]
+        snapshot = dataclasses.asdict(state)
+        if started is not None:
+            snapshot["elapsed_seconds"] = self._elapsed(started)
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, snapshot)
+
+    # -- the end -------------------------------------------------------------------------------
+    def _final_scores(self) -> dict[str, float | None]:
+        """Test score of the best candidate and the oracle's scores, by retraining the same learner."""
+        jobs: dict[str, list[ray.ObjectRef]] = {}
+        best = self.state.best
+        if best is not None and self.real.x_test is not None:
+            candidate = Candidate.from_dict(best["candidate"])
+            jobs["best"] = [self._submit(candidate, with_test=True)[0]]
+        oracle = self.env.oracle_params() if hasattr(self.env, "oracle_params") else None
+        if oracle is not None:
+            jobs["oracle"] = [
+                self._submit(Candidate(id=-1 - k, params=oracle), with_test=True, seed_id=-1 - k)[0]
+                for k in range(ORACLE_SEEDS)
+            ]
+        results = {name: [Outcome.from_dict(o) for o in ray.get(refs)] for name, refs in jobs.items()}
+        scores: dict[str, float | None] = {"test_score": None, "oracle_score": None, "oracle_test_score": None}
+        if "best" in results and results["best"][0].ok:
+            scores["test_score"] = results["best"][0].metrics.get("test_accuracy")
+        if "oracle" in results:
+            ok = [o for o in results["oracle"] if o.ok]
+            if ok:
+                scores["oracle_score"] = float(np.mean([o.score for o in ok]))
+                tests = [o.metrics["test_accuracy"] for o in ok if "test_accuracy" in o.metrics]
+                scores["oracle_test_score"] = float(np.mean(tests)) if tests else None
+        return scores
+
+    def _finish(self, started: float) -> dict[str, Any]:
+        state = self.state
+        state.elapsed_seconds = self._elapsed(started)
+        best = state.best
+        summary: dict[str, Any] = {
+            "policy": self.config.policy.name,
+            "sampler": self.config.policy.sampler if self.config.policy.name == "optuna" else None,
+            "simulator": self.config.simulator.id,
+            "evaluations": state.evaluations,
+            "failed_evaluations": state.failed,
+            "samples_generated": state.samples_generated,
+            "best_score": None if best is None else best["score"],
+            "best_params": None if best is None else best["candidate"]["params"],
+            "best_ranges": None if best is None else best["candidate"]["ranges"],
+            "best_candidate_id": None if best is None else best["candidate"]["id"],
+        }
+        summary.update(self._final_scores())
+        summary.update({
+            "wall_seconds": round(state.elapsed_seconds, 3),
+            "mlflow_tracking_uri": self.tracking_uri,
+            "mlflow_experiment_id": self.tracker.experiment_id,
+            "mlflow_run_id": state.mlflow_run_id,
+            "run_dir": str(self.run_dir.resolve()),
+            "status": "finished" if best is not None else "failed",
+        })
+        self._log_best_so_far_plot()
+        self.tracker.finish_parent(summary, "FINISHED" if best is not None else "FAILED")
+        atomic_write_text(self.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+        state.status = "finished"
+        state.pending = []
+        self._checkpoint()
+        return summary
+
+    def _log_best_so_far_plot(self) -> None:
+        from .plots import best_so_far_figure
+
+        figure = best_so_far_figure(self.state.history, title=f"{self.config.name}: {self.config.policy.name}")
+        if figure is not None:
+            self.tracker.log_figure(figure, "best_score.png")
+            figure.savefig(self.run_dir / "best_score.png", dpi=100)
+
+
+def default_run_dir(config: Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.name}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def run_loop(config: Config, run_dir: str | Path | None = None, *, progress: bool = True,
+             tracking_uri: str | None = None) -> dict[str, Any]:
+    """Python API: run a config to the end and return its summary."""
+    runner = LoopRunner(config, run_dir or default_run_dir(config), tracking_uri=tracking_uri)
+    return runner.run(progress=progress)
+
+
+def resume_loop(run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Python API: continue an interrupted run from its checkpoint."""
+    return LoopRunner.from_run_dir(run_dir).run(progress=progress)
+

@@ -1,0 +1,149 @@
+"""MLflow tracking: one parent run per loop run, one nested child run per evaluation.
+
+Only the driver writes to MLflow, through one ``MlflowClient`` (the fluent API is not
+thread-safe and SQLite locks under concurrent writers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from .policies import Candidate, Outcome
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class TrackingError(RuntimeError):
+    """The MLflow store cannot be reached or used; the message says which URI and why."""
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """Config value, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``; SQLite paths made absolute."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
+
+
+def _artifact_root(uri: str) -> str | None:
+    """Keep artifacts next to a local SQLite store rather than in the working directory."""
+    if uri.startswith("sqlite:////"):
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return out
+
+
+class Tracker:
+    """The single MLflow writer of a run."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = (
+                found.experiment_id if found else
+                self.client.create_experiment(experiment, artifact_location=_artifact_root(tracking_uri))
+            )
+        except Exception as err:  # MLflow raises many types for an unreachable or broken store
+            raise TrackingError(
+                f"tracking.tracking_uri: cannot use MLflow store {tracking_uri!r}: {err}. "
+                "Check the URI, or that the MLflow server is running."
+            ) from err
+        self.parent_run_id: str | None = None
+
+    # -- parent run --------------------------------------------------------------------------
+    def start_parent(self, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.parent_run_id = run.info.run_id
+        params = [Param(k, v[:6000]) for k, v in flatten(config).items()]
+        for i in range(0, len(params), 100):
+            self.client.log_batch(self.parent_run_id, params=params[i:i + 100])
+        return self.parent_run_id
+
+    def reopen_parent(self, run_id: str) -> None:
+        self.parent_run_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_progress(self, step: int, metrics: dict[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.parent_run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()]
+        )
+
+    def finish_parent(self, summary: dict[str, Any], status: str) -> None:
+        run_id = self.parent_run_id
+        metrics = {k: summary[k] for k in ("best_score", "test_score", "oracle_score", "oracle_test_score") if summary.get(k) is not None}
+        now = int(time.time() * 1000)
+        tags = [RunTag("best_params", json.dumps(summary.get("best_params")))]
+        self.client.log_batch(run_id, metrics=[Metric(f"final_{k}", float(v), now, 0) for k, v in metrics.items()], tags=tags)
+        self.client.log_dict(run_id, summary, "summary.json")
+        self.client.set_terminated(run_id, status=status)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.parent_run_id, figure, artifact_file)
+
+    # -- child runs, one per evaluation ----------------------------------------------------------
+    def log_evaluation(self, step: int, candidate: Candidate, outcome: Outcome) -> str:
+        tags = {PARENT_TAG: self.parent_run_id, "candidate_id": str(candidate.id), "status": outcome.status}
+        if outcome.error:
+            tags["error"] = outcome.error[:5000]
+        run = self.client.create_run(self.experiment_id, run_name=f"eval-{candidate.id}", tags=tags)
+        now = int(time.time() * 1000)
+        params = [Param(k, str(v)) for k, v in candidate.params.items()]
+        if candidate.ranges:
+            params.append(Param("ranges", json.dumps(candidate.ranges)[:6000]))
+        values = {"step": step, "samples": outcome.samples, "seconds": outcome.seconds}
+        if outcome.score is not None:
+            values["score"] = outcome.score
+        if outcome.train_loss is not None:
+            values["train_loss"] = outcome.train_loss
+        values.update(outcome.metrics)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        self.client.log_batch(run.info.run_id, metrics=metrics, params=params)
+        self.client.set_terminated(run.info.run_id, status="FINISHED" if outcome.ok else "FAILED")
+        return run.info.run_id
+
+    def child_runs(self) -> list[Any]:
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+                max_results=1000, page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def drop_children_except(self, kept_candidate_ids: set[int]) -> int:
+        """Delete child runs of evaluations the checkpoint does not hold (logged just before a crash)."""
+        dropped = 0
+        seen: set[int] = set()
+        for run in self.child_runs():
+            cid = int(run.data.tags.get("candidate_id", -1))
+            if cid not in kept_candidate_ids or cid in seen:
+                self.client.delete_run(run.info.run_id)
+                dropped += 1
+            else:
+                seen.add(cid)
+        return dropped

@@ -1,0 +1,103 @@
+"""``OptunaPolicy``: any Optuna sampler (TPE, CMA-ES, GP, random) behind the ask/tell contract.
+
+The study lives in a journal file in the run directory, so it survives the driver. The sampler is
+re-created with a seed derived from the number of trials before every ask: its random state then
+depends only on the study history, and a resumed run asks exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import optuna
+from gymnasium import spaces
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from .base import Candidate, Outcome, Policy
+from .space import ParamCodec
+
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    # constant_liar: pending trials count as bad ones, so concurrent asks spread out.
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True),
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+}
+
+
+def _distributions(param_space: spaces.Dict) -> dict[str, BaseDistribution]:
+    codec = ParamCodec(param_space)
+    dists: dict[str, BaseDistribution] = {
+        name: FloatDistribution(low, high) for name, low, high in codec.continuous
+    }
+    dists.update({name: CategoricalDistribution(list(range(start, start + n))) for name, start, n in codec.discrete})
+    return dists
+
+
+class OptunaPolicy(Policy):
+    """Optuna ask/tell over the simulator's parameters; ``sampler`` is one of ``SAMPLERS``."""
+
+    def __init__(
+        self,
+        *,
+        param_space: spaces.Dict,
+        nominal_params: dict[str, Any],
+        seed: int,
+        sampler: str = "tpe",
+        storage_path: str | None = None,
+        study_name: str = "feedback-loop",
+    ) -> None:
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"policy.sampler: unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+        optuna.logging.set_verbosity(logging.WARNING)
+        self.sampler_name = sampler
+        self._distributions = _distributions(param_space)
+        storage = JournalStorage(JournalFileBackend(storage_path)) if storage_path else optuna.storages.InMemoryStorage()
+        self.study = optuna.create_study(
+            storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
+            sampler=SAMPLERS[sampler](seed),
+        )
+        self._trial_of: dict[int, int] = {}  # candidate id -> trial number
+        self._orphans: list[int] = []  # trials asked but unknown to the restored state
+
+    def ask(self, n: int = 1) -> list[Candidate]:
+        candidates = []
+        for _ in range(n):
+            if self._orphans:
+                # A trial asked just before an interruption: hand it out again instead of a new one.
+                number = self._orphans.pop(0)
+                params = self.study.trials[number].params
+            else:
+                self.study.sampler = SAMPLERS[self.sampler_name](self.seed * 100_003 + len(self.study.trials))
+                trial = self.study.ask(self._distributions)
+                number, params = trial.number, dict(trial.params)
+            cid = self._new_id()
+            self._trial_of[cid] = number
+            candidates.append(Candidate(id=cid, params=dict(params), info={"trial_number": number}))
+        return candidates
+
+    def tell(self, candidate: Candidate, outcome: Outcome) -> None:
+        number = self._trial_of.pop(candidate.id, candidate.info.get("trial_number"))
+        if number is None:
+            raise KeyError(f"candidate {candidate.id} was not asked by this policy")
+        if outcome.ok:
+            self.study.tell(number, float(outcome.score), skip_if_finished=True)
+        else:
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_id": self._next_id, "trial_of": {str(k): v for k, v in self._trial_of.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._next_id = int(state["next_id"])
+        self._trial_of = {int(k): int(v) for k, v in state["trial_of"].items()}
+        known = set(self._trial_of.values())
+        self._orphans = [
+            t.number for t in self.study.trials if t.state == TrialState.RUNNING and t.number not in known
+        ]
