@@ -69,7 +69,8 @@ class GaussianMixtureEnv(Simulator):
     def sample_batch(self, params: Mapping, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         params = self.check_params(params, n)
         rng = np.random.default_rng(seed)
-        labels = rng.permutation(np.arange(n) % 2)
+        # Balanced classes; the random offset keeps one-sample batches (reset) unbiased.
+        labels = rng.permutation((np.arange(n) + rng.integers(2)) % 2)
         comps = rng.integers(0, 2, size=n)
         means = np.empty((n, 2))
         for cls in range(2):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Point counts the renderer may ask for (thin strokes need denser centrelines than thick ones).
-POINT_LEVELS = (96, 64, 48, 32)
+POINT_LEVELS = (128, 80, 48, 32)  # must match render.RADIUS_GROUPS
 
 
 def arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, k: int) -> list[tuple[float, float]]:

@@ -192,5 +192,5 @@ class Renderer:
 
 def to_tensor(value, n: int, device: torch.device) -> torch.Tensor:
     """A parameter (scalar or (n,) array) as an (n,) float32 tensor."""
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float32), (n,))
-    return torch.as_tensor(np.ascontiguousarray(arr), device=device)
+    arr = np.array(np.broadcast_to(np.asarray(value, dtype=np.float32), (n,)))  # a writable copy
+    return torch.as_tensor(arr, device=device)

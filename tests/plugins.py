@@ -1,0 +1,22 @@
+"""Plug-in simulators used by the tests through ``module:Class`` import paths."""
+
+from __future__ import annotations
+
+from feedback_loop.envs.gaussian_mixture import GaussianMixtureEnv
+
+
+class ExplodingGaussianMixture(GaussianMixtureEnv):
+    """Raises for candidates whose first mean coordinate is positive."""
+
+    def sample_batch(self, params, n, seed):
+        params = self.check_params(params, n)
+        if params["c0_m0_x"] > 0:
+            raise RuntimeError("simulator exploded on purpose")
+        return super().sample_batch(params, n, seed)
+
+
+def tiny_model(input_shape, num_classes):
+    """A user-supplied model builder: ``learner.model: tests.plugins:tiny_model``."""
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(input_shape).prod()), num_classes))

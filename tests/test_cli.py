@@ -1,0 +1,52 @@
+"""The command line: a smoke run, --help everywhere, and user errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from feedback_loop.cli import main
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["resume", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert "usage: feedback-loop" in capsys.readouterr().out
+
+
+def test_run_smoke_writes_summary_and_prints_table(ray_session, tracking_uri, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = main(["run", "examples/gaussian_mixture.yaml", "--run-dir", str(run_dir), "--tracking-uri", tracking_uri,
+                 "--set", "budget.evaluations=3", "--set", "learner.epochs=2", "--set", "learner.samples=200",
+                 "--set", "name=test-cli", "--no-progress"])
+    assert code == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["evaluations"] == 3 and summary["policy"] == "optuna"
+    out = capsys.readouterr().out
+    assert "best validation score" in out and "mlflow ui --backend-store-uri" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "no-such-file.yaml"], "error: config file 'no-such-file.yaml' does not exist"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "budget.evaluations=-1"], "budget.evaluations: value -1"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "simulator.id=NoSuch-v0"], "simulator.id: unknown simulator 'NoSuch-v0'"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "simulator.id=no_such_module:Env"], "cannot import module 'no_such_module'"),
+        (["resume", "/nonexistent/run"], "is not a run directory"),
+    ],
+)
+def test_user_errors_are_one_clear_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "feedback_loop.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "resume" in result.stdout

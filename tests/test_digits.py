@@ -1,0 +1,202 @@
+"""feedback_loop/Digits-v0: output format, determinism, variants, parameters, real split."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from feedback_loop.envs.digits import VARIANTS, DigitsEnv, load_real_digits, uniform_params
+from feedback_loop.envs.digits.env import FACTORS
+
+
+@pytest.fixture(scope="module")
+def env() -> DigitsEnv:
+    return DigitsEnv()
+
+
+def _assert_optdigits(x: np.ndarray, n: int) -> None:
+    assert x.shape == (n, 1, 8, 8)
+    assert x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 16
+    assert np.array_equal(x, np.round(x)), "block counts must be integers"
+
+
+# -- format and determinism --------------------------------------------------------------------------
+def test_batch_format(env):
+    x, y = env.sample_batch(None, 500, seed=0)
+    _assert_optdigits(x, 500)
+    assert y.dtype == np.int64 and y.shape == (500,)
+    assert set(np.unique(y)) == set(range(10))
+    counts = np.bincount(y, minlength=10)
+    assert counts.max() - counts.min() <= 1, "classes are balanced"
+    assert (x.reshape(500, -1).sum(1) > 0).all(), "every sample has ink"
+    # the ink box is fitted to the 32x32 box: the longer side touches both edges
+    ink = x[:, 0] > 0
+    rows = ink.any(2)
+    cols = ink.any(1)
+    touches = (rows[:, 0] & rows[:, -1]) | (cols[:, 0] & cols[:, -1])
+    assert touches.all()
+
+
+def test_same_seed_same_batch_different_seed_differs(env):
+    x1, y1 = env.sample_batch(None, 64, seed=7)
+    x2, y2 = env.sample_batch(None, 64, seed=7)
+    x3, y3 = env.sample_batch(None, 64, seed=8)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert not np.array_equal(x1, x3)
+
+
+def test_observation_space_and_reset(env):
+    assert env.observation_space.shape == (1, 8, 8)
+    assert env.num_classes == 10
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    assert 0 <= info["label"] <= 9
+    obs2, info2 = env.reset(seed=3)
+    assert np.array_equal(obs, obs2) and info == info2
+    obs3, *_ = env.step(0)
+    assert env.observation_space.contains(obs3)
+
+
+def test_gymnasium_env_checker():
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(DigitsEnv(), skip_render_check=True)
+
+
+def test_registered_gym_id():
+    import feedback_loop.envs  # noqa: F401  (registers the ids)
+
+    e = gym.make("feedback_loop/Digits-v0")
+    assert isinstance(e.unwrapped, DigitsEnv)
+
+
+def test_gray28_output():
+    e = DigitsEnv(output="gray28")
+    x, y = e.sample_batch(None, 20, seed=0)
+    assert x.shape == (20, 1, 28, 28) and x.dtype == np.float32
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.5
+    with pytest.raises(ValueError, match="output"):
+        DigitsEnv(output="rgb")
+
+
+# -- variants ---------------------------------------------------------------------------------------
+def test_every_variant_of_every_digit_renders(env):
+    for digit, names in VARIANTS.items():
+        assert len(names) >= 3, f"digit {digit} needs at least 3 structural variants"
+        for v, name in enumerate(names):
+            x = env.render_variant(digit, v, 8, seed=v)
+            _assert_optdigits(x, 8)
+            assert (x.reshape(8, -1).sum(1) >= 16).all(), f"{digit}/{name} renders (nearly) no ink"
+            assert np.array_equal(x, env.render_variant(digit, name, 8, seed=v)), "names and ids agree"
+
+
+def test_variants_differ_structurally(env):
+    # same seed and geometry, different skeleton => different images (e.g. 7 with/without crossbar)
+    a = env.render_variant(7, "plain", 16, seed=1)
+    b = env.render_variant(7, "crossbar", 16, seed=1)
+    assert np.abs(a - b).sum() > 16 * 10
+
+
+def test_mixture_weights_select_variants(env):
+    p = dict(env.nominal_params)
+    for name in VARIANTS[7]:
+        p[f"w7_{name}"] = 0.0
+    p["w7_crossbar"] = 1.0
+    _, y, v = env.sample_with_variants(p, 400, seed=0)
+    assert (v[y == 7] == VARIANTS[7].index("crossbar")).all()
+    # all-zero weights for a digit: uniform over its variants
+    for name in VARIANTS[7]:
+        p[f"w7_{name}"] = 0.0
+    _, y, v = env.sample_with_variants(p, 2000, seed=0)
+    assert set(np.unique(v[y == 7])) == set(range(len(VARIANTS[7])))
+
+
+def test_render_variant_rejects_bad_ids(env):
+    with pytest.raises(ValueError):
+        env.render_variant(10, 0, 4, seed=0)
+    with pytest.raises(ValueError):
+        env.render_variant(1, "nonexistent", 4, seed=0)
+
+
+# -- parameters ----------------------------------------------------------------------------------------
+def test_param_space_contract(env):
+    space = env.param_space
+    assert isinstance(space, gym.spaces.Dict)
+    for name, sp in space.spaces.items():
+        assert isinstance(sp, gym.spaces.Box) and sp.shape == () and sp.dtype == np.float32, name
+        assert sp.contains(np.array(env.nominal_params[name], dtype=np.float32)), name
+    for factor in FACTORS:
+        assert f"{factor}_low" in space.spaces and f"{factor}_high" in space.spaces
+    env.check_params(env.nominal_params)
+
+
+def test_per_sample_parameter_arrays(env):
+    n = 300
+    params = uniform_params(env.param_space, n, np.random.default_rng(0))
+    x, y = env.sample_batch(params, n, seed=1)
+    _assert_optdigits(x, n)
+    # mixed: one array, the rest scalars
+    x2, _ = env.sample_batch({"stroke_width_low": np.linspace(1, 10, n), "stroke_width_high": 10.0}, n, seed=1)
+    _assert_optdigits(x2, n)
+    # thicker strokes => more ink, per sample
+    thin, _ = env.sample_batch({"stroke_width_low": 1.5, "stroke_width_high": 1.5}, 100, seed=2)
+    thick, _ = env.sample_batch({"stroke_width_low": 8.0, "stroke_width_high": 8.0}, 100, seed=2)
+    assert (thick.sum((1, 2, 3)) > thin.sum((1, 2, 3))).all()
+
+
+def test_low_above_high_is_swapped(env):
+    a, _ = env.sample_batch({"slant_low": 30.0, "slant_high": -10.0}, 64, seed=5)
+    b, _ = env.sample_batch({"slant_low": -10.0, "slant_high": 30.0}, 64, seed=5)
+    _assert_optdigits(a, 64)
+    assert a.shape == b.shape  # same distribution; not necessarily the same draws
+
+
+def test_extreme_corners_render(env):
+    for pick in (lambda sp: float(sp.low), lambda sp: float(sp.high)):
+        p = {k: pick(sp) for k, sp in env.param_space.spaces.items()}
+        x, _ = env.sample_batch(p, 100, seed=0)
+        _assert_optdigits(x, 100)
+        assert (x.reshape(100, -1).sum(1) > 0).all()
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"slant_low": 80.0}, "slant_low"),
+        ({"stroke_width_high": 0.0}, "stroke_width_high"),
+        ({"w1_flag": -0.5}, "w1_flag"),
+        ({"elastic_wavelength": float("nan")}, "elastic_wavelength"),
+        ({"not_a_param": 1.0}, "not_a_param"),
+        ({"rotation_low": np.zeros(3)}, "rotation_low"),  # wrong per-sample length
+    ],
+)
+def test_bad_params_raise_naming_the_parameter(env, params, name):
+    with pytest.raises(ValueError, match=name):
+        env.sample_batch(params, 10, seed=0)
+
+
+# -- the real split -------------------------------------------------------------------------------------
+def test_real_split():
+    real = DigitsEnv().real_data()
+    assert len(real.x_val) + len(real.x_test) == 1797
+    for x, y in ((real.x_val, real.y_val), (real.x_test, real.y_test)):
+        assert x.dtype == np.float32 and x.shape[1:] == (1, 8, 8)
+        assert y.dtype == np.int64
+        assert x.min() >= 0 and x.max() <= 16 and np.array_equal(x, np.round(x))
+    # stratified
+    cv = np.bincount(real.y_val, minlength=10)
+    ct = np.bincount(real.y_test, minlength=10)
+    assert np.abs(cv - ct).max() <= 1
+    # disjoint: no image of one half is (as a row of the original set) in the other
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keys = {row.tobytes(): i for i, row in enumerate(d.images.astype(np.float32).reshape(len(d.images), -1))}
+    iv = {keys[r.tobytes()] for r in real.x_val.reshape(len(real.x_val), -1)}
+    it = {keys[r.tobytes()] for r in real.x_test.reshape(len(real.x_test), -1)}
+    assert not iv & it
+    # fixed across calls
+    again = load_real_digits()
+    assert np.array_equal(again.x_val, real.x_val) and np.array_equal(again.y_test, real.y_test)

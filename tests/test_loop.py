@@ -1,0 +1,121 @@
+"""The loop end to end on the session's Ray: MLflow children, summary, resume without loss or repeats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from feedback_loop.checkpoint import load_checkpoint
+from feedback_loop.config import load_config
+from feedback_loop.loop import LoopRunner, ResourceError, resume_loop
+
+TINY = ["learner.samples=300", "learner.epochs=3", "resources.learners=2", "resources.learner_cpus=0.75",
+        "resources.generator_cpus=0.5"]
+
+
+def tiny_config(evaluations: int, *extra: str, name: str = "test-loop"):
+    return load_config("examples/gaussian_mixture.yaml",
+                       TINY + [f"budget.evaluations={evaluations}", f"name={name}", *extra])
+
+
+def children_of(tracking_uri: str, parent_run_id: str):
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
+
+
+def test_run_logs_parent_and_one_child_per_evaluation(ray_session, tracking_uri, tmp_path):
+    summary = LoopRunner(tiny_config(6), tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    for key in ("policy", "simulator", "evaluations", "best_score", "best_params", "oracle_score",
+                "wall_seconds", "mlflow_tracking_uri", "mlflow_run_id", "status"):
+        assert key in summary
+    assert summary["evaluations"] == 6 and summary["status"] == "finished"
+    assert summary["mlflow_tracking_uri"].startswith("sqlite:////")
+    assert 0.0 <= summary["best_score"] <= 1.0 and summary["oracle_score"] > 0.85
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    assert len(children) == 6
+    assert {c.data.tags["candidate_id"] for c in children} == {str(i) for i in range(6)}
+    assert all("score" in c.data.metrics and "train_loss" in c.data.metrics for c in children)
+    parent = MlflowClient(tracking_uri).get_run(summary["mlflow_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_score"] == pytest.approx(summary["best_score"])
+    history = MlflowClient(tracking_uri).get_metric_history(summary["mlflow_run_id"], "best_score")
+    assert [m.step for m in history] == list(range(1, 7))
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("policy", ["optuna", "random"])
+def test_resume_after_interruption_loses_and_repeats_nothing(ray_session, tracking_uri, tmp_path, policy):
+    run_dir = tmp_path / "run"
+    config = tiny_config(8, f"policy.name={policy}", name=f"test-resume-{policy}")
+    told = []
+
+    def crash_after_three(candidate, outcome):
+        told.append(candidate.id)
+        if len(told) == 3:
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
+    state = load_checkpoint(run_dir / "checkpoint.json")
+    assert state["evaluations"] == 3 and state["status"] == "running"
+    assert len(state["pending"]) >= 1  # evaluations were in flight when it stopped
+
+    summary = resume_loop(run_dir, progress=False)
+    assert summary["evaluations"] == 8
+    state = load_checkpoint(run_dir / "checkpoint.json")
+    assert sorted(state["completed_ids"]) == list(range(8))  # none lost, none repeated
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    assert sorted(int(c.data.tags["candidate_id"]) for c in children) == list(range(8))
+    if policy == "optuna":
+        import optuna
+
+        study = optuna.load_study(study_name="feedback-loop", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(run_dir / "optuna.journal"))))
+        states = [t.state.name for t in study.trials]
+        assert states.count("COMPLETE") == 8 and len(states) == 8
+
+
+def test_uniform_dr_scores_far_below_the_optimum(ray_session, tracking_uri, tmp_path):
+    summary = LoopRunner(tiny_config(4, "policy.name=uniform", name="test-uniform"), tmp_path / "run",
+                         tracking_uri=tracking_uri).run(progress=False)
+    assert summary["best_score"] < summary["oracle_score"] - 0.2
+    assert summary["best_ranges"] is not None
+
+
+def test_resuming_a_finished_run_returns_its_summary(ray_session, tracking_uri, tmp_path):
+    first = LoopRunner(tiny_config(2), tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    again = resume_loop(tmp_path / "run", progress=False)
+    assert again == first
+
+
+def test_failing_simulator_fails_the_evaluation_not_the_run(ray_session, tracking_uri, tmp_path):
+    config = tiny_config(3, "simulator.id=tests.plugins:ExplodingGaussianMixture", name="test-failing")
+    summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    assert summary["evaluations"] == 3
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    failed = [c for c in children if c.data.tags["status"] == "failed"]
+    assert failed and all("exploded" in c.data.tags["error"] for c in failed)
+    assert all(c.info.status == "FAILED" for c in failed)
+
+
+def test_actors_asking_for_too_many_cpus_is_a_clear_error(ray_session, tracking_uri, tmp_path):
+    runner = LoopRunner(tiny_config(2, "resources.learners=8", "resources.learner_cpus=1"), tmp_path / "run",
+                        tracking_uri=tracking_uri)
+    with pytest.raises(ResourceError, match="ask for 8.5 CPUs"):
+        runner.run(progress=False)
+
+
+def test_fractional_gpu_learners_are_scheduled_on_logical_gpus(ray_session, tracking_uri, tmp_path):
+    """Two learners sharing one (logical) GPU are packed and run; on a CPU machine they train on CPU."""
+    config = tiny_config(2, "resources.learners=2", "resources.learner_gpus=0.5", "resources.learner_cpus=0.5",
+                         "name=test-gpu")
+    summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    assert summary["evaluations"] == 2 and summary["status"] == "finished"
