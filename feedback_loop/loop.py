@@ -327,6 +327,7 @@ class LoopRunner:
         state = self.state
         state.elapsed_seconds = self._elapsed(started)
         best = state.best
+        scores = [h["score"] for h in state.history if h["score"] is not None]
         summary: dict[str, Any] = {
             "policy": self.config.policy.name,
             "sampler": self.config.policy.sampler if self.config.policy.name == "optuna" else None,
@@ -338,6 +339,8 @@ class LoopRunner:
             "best_params": None if best is None else best["candidate"]["params"],
             "best_ranges": None if best is None else best["candidate"]["ranges"],
             "best_candidate_id": None if best is None else best["candidate"]["id"],
+            # The mean shows what a policy's data is worth typically, not only at its luckiest.
+            "mean_score": float(np.mean(scores)) if scores else None,
         }
         summary.update(self._final_scores())
         summary.update({
