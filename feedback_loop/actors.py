@@ -6,6 +6,8 @@ actor and reused for every evaluation. Data moves as numpy arrays (zero-copy rea
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import traceback
 from typing import Any
 
@@ -14,7 +16,7 @@ import ray
 import torch
 
 from .envs.generation import generate_batch
-from .learners import TrainSettings, build_model, pick_device, to_tensors, train_and_score
+from .learners import TrainSettings, build_model, evaluate, pick_device, to_tensors, train_and_score, train_epochs
 from .policies import Outcome
 from .simulators import make_simulator
 
@@ -74,6 +76,17 @@ class LearnerActor:
         x_val, y_val, x_test, y_test = real
         self.val = to_tensors(x_val, y_val, self.device, self.settings.input_scale)
         self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, self.settings.input_scale)
+        self.model = None  # the persistent model, created by the first train_step
+        self.optimizer = None
+        self.generator = None
+        self.steps = 0
+
+    def _concat(self, shards) -> tuple[np.ndarray, np.ndarray]:
+        x = np.concatenate([np.asarray(s[0]) for s in shards])
+        y = np.concatenate([np.asarray(s[1]) for s in shards])
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"generated samples have shape {x.shape[1:]}, the real data {self.input_shape}")
+        return x, y
 
     def evaluate(self, candidate_id: int, with_test: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Train a fresh model on the candidate's shards; its ``Outcome`` as a dict.
@@ -82,23 +95,70 @@ class LearnerActor:
         """
         samples = 0
         try:
-            x = np.concatenate([np.asarray(s[0]) for s in shards])
-            y = np.concatenate([np.asarray(s[1]) for s in shards])
+            x, y = self._concat(shards)
             samples = len(x)
-            if x.shape[1:] != self.input_shape:
-                raise ValueError(f"generated samples have shape {x.shape[1:]}, the real data {self.input_shape}")
             torch.manual_seed(self.init_seed)
             model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
             outcome = train_and_score(model, x, y, *self.val, self.settings, self.num_classes, self.init_seed)
             if with_test and self.test is not None:
-                from .learners import evaluate
-
                 test = evaluate(model, *self.test, self.num_classes)
                 outcome.metrics["test_accuracy"] = test["accuracy"]
             return outcome.to_dict()
         except Exception as err:  # reported to the policy as a failed evaluation
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+
+    # -- persistent mode: one model trains on while the policy moves the parameters -------------
+    def train_step(self, candidate_id: int, epochs: int, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+        """Score the persistent model on the fresh batch, train on it, then score on validation."""
+        samples = 0
+        try:
+            x, y = self._concat(shards)
+            samples = len(x)
+            if self.model is None:
+                torch.manual_seed(self.init_seed)
+                self.model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
+                self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
+                                                  weight_decay=self.settings.weight_decay)
+                self.generator = torch.Generator().manual_seed(self.init_seed)
+            start = time.perf_counter()
+            xt, yt = to_tensors(x, y, self.device, self.settings.input_scale)
+            fresh = evaluate(self.model, xt, yt, self.num_classes)
+            settings = dataclasses.replace(self.settings, epochs=epochs)
+            final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer)
+            val = evaluate(self.model, *self.val, self.num_classes)
+            metrics = {f"val_{k}": v for k, v in val.items()}
+            metrics.update(fresh_accuracy=fresh["accuracy"], final_train_loss=final_loss)
+            self.steps += 1
+            result = Outcome(score=val["accuracy"], train_loss=fresh["loss"], metrics=metrics, samples=samples,
+                             seconds=time.perf_counter() - start).to_dict()
+            # The weights travel with the outcome, so the driver checkpoints exactly the model that
+            # produced it without ever waiting on the actor.
+            result["weights"] = self.get_weights()
+            return result
+        except Exception as err:
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+
+    def test_score(self) -> float | None:
+        """Test accuracy of the persistent model (None without a model or a test set)."""
+        if self.model is None or self.test is None:
+            return None
+        return evaluate(self.model, *self.test, self.num_classes)["accuracy"]
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """The persistent model's weights as numpy arrays (saved without pickling)."""
+        if self.model is None:
+            return {}
+        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        torch.manual_seed(self.init_seed)
+        self.model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
+        self.model.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
+                                          weight_decay=self.settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(self.init_seed + 1)
 
     def device_name(self) -> str:
         return str(self.device)

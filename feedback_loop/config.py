@@ -54,6 +54,10 @@ class LearnerConfig:
     """Inputs are multiplied by this before the model sees them (e.g. 1/16 for optdigits counts)."""
     seed: int = 0
     """Seed of the model's initial weights and minibatch order (the same for every candidate)."""
+    persistent_samples: int | None = None
+    """Samples per step of a persistent learner (adversarial, adr policies); None: ``samples``."""
+    persistent_epochs: int = 1
+    """Passes over each step's samples for a persistent learner."""
 
 
 @dataclass
@@ -136,6 +140,8 @@ class Config:
             ("learner.samples", self.learner.samples, 1, None),
             ("learner.epochs", self.learner.epochs, 1, None),
             ("learner.batch_size", self.learner.batch_size, 1, None),
+            ("learner.persistent_samples", self.learner.persistent_samples or 1, 1, None),
+            ("learner.persistent_epochs", self.learner.persistent_epochs, 1, None),
             ("resources.generators", self.resources.generators, 1, None),
             ("resources.learners", self.resources.learners, 1, None),
             ("resources.prefetch", self.resources.prefetch, 0, None),

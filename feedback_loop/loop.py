@@ -31,6 +31,7 @@ from .tracking import Tracker, resolve_tracking_uri
 CHECKPOINT_FILE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
+WEIGHTS_FILE = "learner_weights.npz"  # the persistent learner's model, saved with every checkpoint
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
@@ -120,8 +121,7 @@ class LoopRunner:
     def _start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.policy = self._make_policy()
-        if self.policy.learner_mode != "per_candidate":
-            raise ConfigError(f"policy.name: {self.config.policy.name} needs a persistent learner, which this loop does not run")
+        self.persistent = self.policy.learner_mode == "persistent"
         experiment = self.config.tracking.experiment or self.config.name
         self.tracker = Tracker(self.tracking_uri, experiment)
         if self.state is None:  # a new run
@@ -154,12 +154,18 @@ class LoopRunner:
         ]
         real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
         learner = dataclasses.asdict(self.config.learner)
+        # A persistent policy trains one model continuously: one learner, steps in order.
+        learner_count = 1 if self.persistent else res.learners
         self.learners = [
             LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
                                  name=f"{prefix}-learner-{i}").remote(
                 learner, real_ref, self.input_shape, self.num_classes, res.learner_cpus)
-            for i in range(res.learners)
+            for i in range(learner_count)
         ]
+        weights_file = self.run_dir / WEIGHTS_FILE
+        if self.persistent and weights_file.is_file():  # resume the persistent model where it was
+            with np.load(weights_file, allow_pickle=False) as saved:
+                self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
         self._learner_load = [0] * len(self.learners)
         self._next_generator = 0
 
@@ -186,8 +192,12 @@ class LoopRunner:
         self.generators, self.learners = [], []
 
     # -- the loop ------------------------------------------------------------------------------
-    def _submit(self, candidate: Candidate, with_test: bool = False, seed_id: int | None = None) -> tuple[ray.ObjectRef, int]:
-        n, shards = self.config.learner.samples, self.config.resources.shards
+    def _submit(self, candidate: Candidate, with_test: bool = False, seed_id: int | None = None,
+                step: bool = False) -> tuple[ray.ObjectRef, int]:
+        """Generate the candidate's shards and hand their refs to a learner (a persistent step if ``step``)."""
+        learner_cfg = self.config.learner
+        n = (learner_cfg.persistent_samples or learner_cfg.samples) if step else learner_cfg.samples
+        shards = min(self.config.resources.shards, n)
         sizes = [n // shards + (1 if i < n % shards else 0) for i in range(shards)]
         seed_id = candidate.id if seed_id is None else seed_id
         shard_refs = []
@@ -198,7 +208,10 @@ class LoopRunner:
                 candidate.params, candidate.ranges, size, data_seed(self.config.seed, seed_id, i)))
         index = int(np.argmin(self._learner_load))
         self._learner_load[index] += 1
-        return self.learners[index].evaluate.remote(candidate.id, with_test, *shard_refs), index
+        learner = self.learners[index]
+        if step:
+            return learner.train_step.remote(candidate.id, learner_cfg.persistent_epochs, *shard_refs), index
+        return learner.evaluate.remote(candidate.id, with_test, *shard_refs), index
 
     def _budget_left(self, in_flight: int, started: float) -> bool:
         budget = self.config.budget
@@ -220,6 +233,7 @@ class LoopRunner:
             return json.loads((self.run_dir / SUMMARY_FILE).read_text())
         self._start_actors()
         started = time.monotonic()
+        # More candidates in flight than learners: the next data renders while learners train.
         max_in_flight = len(self.learners) * (1 + self.config.resources.prefetch)
         in_flight: dict[ray.ObjectRef, tuple[Candidate, int]] = {}
         queue = [Candidate.from_dict(c) for c in self.state.pending]  # asked before an interruption
@@ -230,7 +244,7 @@ class LoopRunner:
                 asked = False
                 while len(in_flight) < max_in_flight and (queue or self._budget_left(len(in_flight), started)):
                     candidate = queue.pop(0) if queue else self.policy.ask(1)[0]
-                    ref, learner_index = self._submit(candidate)
+                    ref, learner_index = self._submit(candidate, step=self.persistent)
                     in_flight[ref] = (candidate, learner_index)
                     asked = True
                 if asked:
@@ -254,10 +268,19 @@ class LoopRunner:
 
     def _collect(self, ref: ray.ObjectRef) -> Outcome:
         try:
-            return Outcome.from_dict(ray.get(ref))
+            result = ray.get(ref)
+            weights = result.pop("weights", None)
+            if weights:
+                self._save_weights(weights)
+            return Outcome.from_dict(result)
         except RayError as err:  # the generator raised, or an actor died
             first_line = str(err).strip().splitlines()
             return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
+
+    def _save_weights(self, weights: dict[str, np.ndarray]) -> None:
+        tmp = self.run_dir / f".{WEIGHTS_FILE}.tmp.npz"
+        np.savez(tmp, **weights)
+        tmp.replace(self.run_dir / WEIGHTS_FILE)
 
     def _record(self, candidate: Candidate, outcome: Outcome, started: float, pending: list[Candidate]) -> None:
         state = self.state
@@ -277,6 +300,9 @@ class LoopRunner:
             "elapsed": round(self._elapsed(started), 3),
         })
         metrics = {"samples_generated": state.samples_generated}
+        # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
+        metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
         if outcome.ok:
             metrics["score"] = outcome.score
         if state.best is not None:
@@ -302,7 +328,10 @@ class LoopRunner:
         """Test score of the best candidate and the oracle's scores, by retraining the same learner."""
         jobs: dict[str, list[ray.ObjectRef]] = {}
         best = self.state.best
-        if best is not None and self.real.x_test is not None:
+        persistent_test = None
+        if self.persistent:  # the model that trained all along is what a persistent policy delivers
+            persistent_test = self.learners[0].test_score.remote()
+        elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])
             jobs["best"] = [self._submit(candidate, with_test=True)[0]]
         oracle = self.env.oracle_params() if hasattr(self.env, "oracle_params") else None
@@ -315,6 +344,8 @@ class LoopRunner:
         scores: dict[str, float | None] = {"test_score": None, "oracle_score": None, "oracle_test_score": None}
         if "best" in results and results["best"][0].ok:
             scores["test_score"] = results["best"][0].metrics.get("test_accuracy")
+        if persistent_test is not None:
+            scores["test_score"] = ray.get(persistent_test)
         if "oracle" in results:
             ok = [o for o in results["oracle"] if o.ok]
             if ok:

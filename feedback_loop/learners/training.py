@@ -53,10 +53,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: in
 
 
 def train_epochs(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, generator: torch.Generator
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> float:
-    """Train in place with Adam; returns the mean loss of the last epoch."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    """Train in place (Adam unless an optimizer is given); returns the mean loss of the last epoch."""
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.train()
     last = float("nan")
     for _ in range(settings.epochs):
