@@ -167,10 +167,12 @@ class DigitsEnv(Simulator):
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(seed) % (2**63))
         if labels is None:
-            # balanced classes in random order
-            labels = (torch.randperm(n, generator=gen, device=dev) % 10).to(torch.int64)
+            # balanced classes in random order; the random offset keeps one-sample batches (reset) unbiased
+            offset = torch.randint(10, (1,), generator=gen, device=dev)
+            labels = ((torch.randperm(n, generator=gen, device=dev) + offset) % 10).to(torch.int64)
         else:
-            torch.randperm(n, generator=gen, device=dev)  # keep the random stream aligned
+            torch.randint(10, (1,), generator=gen, device=dev)  # keep the random stream aligned
+            torch.randperm(n, generator=gen, device=dev)
         u = torch.rand(n, len(FACTORS), generator=gen, device=dev)
         f: dict[str, torch.Tensor] = {}
         for j, name in enumerate(FACTORS):
