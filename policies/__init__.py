@@ -8,9 +8,12 @@ from typing import Any
 
 from gymnasium import spaces
 
+from .adr import ADRPolicy
+from .adversarial import AdversarialPolicy
 from .base import Candidate, LearnerMode, Outcome, Policy
 from .optuna_policy import SAMPLERS, OptunaPolicy
 from .random_search import RandomSearch
+from .reinforce import ReinforcePolicy
 from .space import ParamCodec
 from .uniform_dr import UniformDR
 
@@ -18,6 +21,9 @@ POLICIES: dict[str, type[Policy]] = {
     "random": RandomSearch,
     "uniform": UniformDR,
     "optuna": OptunaPolicy,
+    "reinforce": ReinforcePolicy,
+    "adversarial": AdversarialPolicy,
+    "adr": ADRPolicy,
 }
 
 
@@ -30,5 +36,6 @@ def make_policy(name: str, *, param_space: spaces.Dict, nominal_params: dict, se
 
 __all__ = [
     "Candidate", "LearnerMode", "Outcome", "Policy", "OptunaPolicy", "RandomSearch", "UniformDR",
+    "ReinforcePolicy", "AdversarialPolicy", "ADRPolicy",
     "ParamCodec", "POLICIES", "SAMPLERS", "make_policy",
 ]
