@@ -1,4 +1,4 @@
-"""The ``feedback-loop`` command line: ``run``, ``resume``.
+"""The ``feedback-loop`` command line: ``run``, ``resume``, ``compare``.
 
 User errors (bad config, unknown simulator, corrupt checkpoint, unreachable store) print one clear
 line and exit with status 2; ``--debug`` shows the traceback as well.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
+from pathlib import Path
 from typing import Any, Sequence
 
 
@@ -75,6 +77,20 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return 0 if summary["status"] == "finished" else 1
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import parse_policies, run_comparison
+
+    run_dir = args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    rows = run_comparison(
+        args.config, parse_policies(args.policies), args.seeds, run_dir, overrides=args.set,
+        budget_evaluations=args.budget_evaluations, budget_seconds=args.budget_seconds, target=args.target,
+        tracking_uri=args.tracking_uri, progress=not args.no_progress,
+    )
+    print((Path(run_dir) / "compare.md").read_text())
+    print(f"{len(rows)} runs; table in {run_dir}/compare.csv, plot in {run_dir}/compare.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feedback-loop",
@@ -99,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of the interrupted run")
     resume.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     resume.set_defaults(func=_cmd_resume)
+
+    compare = sub.add_parser(
+        "compare", help="compare policies under the same budget and seeds",
+        description="Run every policy under the same budget and seeds on the same simulator and real data; "
+        "write DIR/compare.csv, DIR/compare.md and DIR/compare.png and log them to MLflow. "
+        "Running the same command again finishes an interrupted comparison.")
+    compare.add_argument("config", help="YAML config file shared by all runs")
+    compare.add_argument("--policies", default="uniform,optuna,reinforce,adversarial,adr",
+                         help="comma-separated policy names (default: %(default)s)")
+    compare.add_argument("--seeds", type=int, default=3, help="seeds per policy (default: %(default)s)")
+    budget = compare.add_mutually_exclusive_group()
+    budget.add_argument("--budget-evaluations", type=int, help="evaluations per run")
+    budget.add_argument("--budget-seconds", type=float, help="wall-clock seconds per run")
+    compare.add_argument("--target", type=float, help="score whose first reaching is reported (samples and seconds to target)")
+    compare.add_argument("--run-dir", help="where the runs and the table go (default: runs/compare-TIME)")
+    compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    compare.add_argument("--tracking-uri", help="MLflow tracking URI")
+    compare.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    compare.set_defaults(func=_cmd_compare)
     return parser
 
 

@@ -124,6 +124,8 @@ class Config:
     """The task model trained on generated data."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """The policy that proposes parameters."""
+    policy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-policy constructor options used by ``compare``, e.g. ``{reinforce: {population: 8}}``."""
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     """When to stop."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

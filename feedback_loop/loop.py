@@ -32,6 +32,7 @@ CHECKPOINT_FILE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 WEIGHTS_FILE = "learner_weights.npz"  # the persistent learner's model, saved with every checkpoint
+BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # ... and at its best validation score
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
@@ -80,8 +81,10 @@ class RunState:
 class LoopRunner:
     """Runs (or resumes) one closed-loop optimization described by a ``Config`` in ``run_dir``."""
 
-    def __init__(self, config: Config, run_dir: str | Path, *, tracking_uri: str | None = None) -> None:
+    def __init__(self, config: Config, run_dir: str | Path, *, tracking_uri: str | None = None,
+                 extra_tags: dict[str, str] | None = None) -> None:
         self.config = config
+        self.extra_tags = dict(extra_tags or {})
         self.run_dir = Path(run_dir)
         self.tracking_uri = resolve_tracking_uri(tracking_uri or config.tracking.tracking_uri)
         self.env = checked_simulator(config.simulator.id, config.simulator.kwargs)
@@ -91,6 +94,7 @@ class LoopRunner:
         self.policy: Policy | None = None
         self.state: RunState | None = None
         self.tracker: Tracker | None = None
+        self._weights: dict[str, np.ndarray] | None = None  # the last persistent step's model
 
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
@@ -131,6 +135,7 @@ class LoopRunner:
                     "run_dir": str(self.run_dir.resolve()), "feedback_loop_run_id": run_id}
             if self.config.policy.name == "optuna":
                 tags["sampler"] = self.config.policy.sampler
+            tags.update(self.extra_tags)
             mlflow_run_id = self.tracker.start_parent(f"{self.config.name}-{run_id}", self.config.to_dict(), tags)
             self.state = RunState(run_id=run_id, mlflow_run_id=mlflow_run_id, tracking_uri=self.tracking_uri,
                                   policy=self.policy.state_dict())
@@ -267,20 +272,21 @@ class LoopRunner:
         return summary
 
     def _collect(self, ref: ray.ObjectRef) -> Outcome:
+        self._weights = None
         try:
             result = ray.get(ref)
-            weights = result.pop("weights", None)
-            if weights:
-                self._save_weights(weights)
+            self._weights = result.pop("weights", None)
+            if self._weights:
+                self._save_weights(self._weights, WEIGHTS_FILE)
             return Outcome.from_dict(result)
         except RayError as err:  # the generator raised, or an actor died
             first_line = str(err).strip().splitlines()
             return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
 
-    def _save_weights(self, weights: dict[str, np.ndarray]) -> None:
-        tmp = self.run_dir / f".{WEIGHTS_FILE}.tmp.npz"
+    def _save_weights(self, weights: dict[str, np.ndarray], name: str) -> None:
+        tmp = self.run_dir / f".{name}.tmp.npz"
         np.savez(tmp, **weights)
-        tmp.replace(self.run_dir / WEIGHTS_FILE)
+        tmp.replace(self.run_dir / name)
 
     def _record(self, candidate: Candidate, outcome: Outcome, started: float, pending: list[Candidate]) -> None:
         state = self.state
@@ -293,6 +299,8 @@ class LoopRunner:
         improved = outcome.ok and (state.best is None or outcome.score > state.best["score"])
         if improved:
             state.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
+            if self.persistent and self._weights:  # model selection on validation, as for any learner
+                self._save_weights(self._weights, BEST_WEIGHTS_FILE)
         state.completed_ids.append(candidate.id)
         state.history.append({
             "step": step, "id": candidate.id, "status": outcome.status, "score": outcome.score,
@@ -329,7 +337,10 @@ class LoopRunner:
         jobs: dict[str, list[ray.ObjectRef]] = {}
         best = self.state.best
         persistent_test = None
-        if self.persistent:  # the model that trained all along is what a persistent policy delivers
+        if self.persistent and (self.run_dir / BEST_WEIGHTS_FILE).is_file():
+            # A persistent policy delivers its model at the best validation score.
+            with np.load(self.run_dir / BEST_WEIGHTS_FILE, allow_pickle=False) as saved:
+                self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
             persistent_test = self.learners[0].test_score.remote()
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])

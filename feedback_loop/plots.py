@@ -29,3 +29,43 @@ def best_so_far_figure(history: list[dict[str, Any]], title: str = "") -> Any:
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def _band(histories: list[list[dict[str, Any]]], key: str, grid) -> tuple[Any, Any, Any]:
+    """Mean, min and max over seeds of the best score so far, interpolated on a common x grid."""
+    import numpy as np
+
+    curves = []
+    for history in histories:
+        xs = np.array([h[key] for h in history], dtype=float)
+        ys = np.array([np.nan if h["best_score"] is None else h["best_score"] for h in history], dtype=float)
+        curves.append(np.interp(grid, xs, np.nan_to_num(ys, nan=np.nanmin(ys) if np.isfinite(ys).any() else 0.0),
+                                left=np.nan))
+    stack = np.vstack(curves)
+    return np.nanmean(stack, 0), np.nanmin(stack, 0), np.nanmax(stack, 0)
+
+
+def comparison_figure(histories: dict[str, list[list[dict[str, Any]]]]) -> Any:
+    """Best score so far against evaluations and against generated samples; a line per policy,
+    a band (min to max) over seeds."""
+    import numpy as np
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (key, label), axis in zip([("step", "evaluations"), ("samples_generated", "generated samples")], axes):
+        for policy, runs in histories.items():
+            runs = [r for r in runs if r]
+            if not runs:
+                continue
+            top = max(max(h[key] for h in r) for r in runs)
+            first = max(r[0][key] for r in runs)  # where every seed has a value
+            grid = np.linspace(first, top, 200)
+            mean, low, high = _band(runs, key, grid)
+            (line,) = axis.plot(grid, mean, label=f"{policy} ({len(runs)} seeds)")
+            axis.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+        axis.set_xlabel(label)
+        axis.set_ylabel("best validation score so far")
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure

@@ -119,3 +119,24 @@ def test_fractional_gpu_learners_are_scheduled_on_logical_gpus(ray_session, trac
                          "name=test-gpu")
     summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
     assert summary["evaluations"] == 2 and summary["status"] == "finished"
+
+
+@pytest.mark.parametrize("policy", ["adversarial", "adr"])
+def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking_uri, tmp_path, policy):
+    run_dir = tmp_path / "run"
+    config = tiny_config(6, f"policy.name={policy}", "learner.persistent_samples=200", name=f"test-{policy}")
+    told = []
+
+    def crash_after_three(candidate, outcome):
+        told.append(outcome)
+        if len(told) == 3:
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
+    assert all(o.ok and "fresh_accuracy" in o.metrics and o.train_loss is not None for o in told)
+    assert (run_dir / "learner_weights.npz").is_file()
+    summary = resume_loop(run_dir, progress=False)
+    assert summary["evaluations"] == 6 and summary["status"] == "finished"
+    assert summary["test_score"] is not None
+    assert sorted(load_checkpoint(run_dir / "checkpoint.json")["completed_ids"]) == list(range(6))

@@ -1,0 +1,79 @@
+"""Does the loop close the sim-to-real gap on real digits? Real *test* accuracy of the CNN trained on
+
+(1) uniform domain randomization over the whole ``param_space``, (2) the nominal parameters,
+(3) the best parameters the loop found with OptunaPolicy within ``--budget`` evaluations, and
+(4) the oracle: the same CNN trained on the real validation half. (1)-(3) are averaged over the
+same ``--seeds`` learner seeds (fresh data seeds, not those the loop saw). Prints one JSON line last.
+
+    python bench/digits_efficacy.py --budget 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import ray
+
+from feedback_loop.config import load_config
+from feedback_loop.final_eval import learner_dict, mean_std, real_test_accuracy, synthetic_test_accuracy
+from feedback_loop.loop import SUMMARY_FILE, LoopRunner, ensure_ray
+from feedback_loop.policies import ParamCodec
+from feedback_loop.simulators import make_simulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", type=int, required=True, help="loop evaluations")
+    parser.add_argument("--config", default="examples/digits.yaml")
+    parser.add_argument("--seeds", type=int, default=3, help="learner seeds for the final test accuracies")
+    parser.add_argument("--run-dir", default=None, help="loop run directory (reused if it already finished)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--tracking-uri", default=None)
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    config = load_config(args.config, args.set + [f"budget.evaluations={args.budget}", "budget.seconds=null"])
+    run_dir = Path(args.run_dir or f"runs/bench-digits-efficacy-{args.budget}")
+    if (run_dir / SUMMARY_FILE).is_file():
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    else:
+        ensure_ray(config.resources.ray_address)
+        summary = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri).run(progress=sys.stderr.isatty())
+    loop_seconds = summary["wall_seconds"]
+
+    ensure_ray(config.resources.ray_address)
+    sim = config.simulator
+    env = make_simulator(sim.id, sim.kwargs)
+    learner = learner_dict(config.learner)
+    full_ranges = ParamCodec(env.param_space).full_ranges()
+    settings = {
+        "uniform_dr": (None, full_ranges),
+        "nominal": (None, None),
+        "loop": (summary["best_params"], summary.get("best_ranges")),
+    }
+    seeds = [1000 + k for k in range(args.seeds)]
+    refs = {name: [synthetic_test_accuracy.remote(sim.id, sim.kwargs, p, r, learner, s) for s in seeds]
+            for name, (p, r) in settings.items()}
+    refs["oracle"] = [real_test_accuracy.remote(sim.id, sim.kwargs, learner, s) for s in seeds]
+    accuracies = {name: ray.get(r) for name, r in refs.items()}
+
+    result = {"evaluations": summary["evaluations"], "seeds": args.seeds,
+              "loop_best_validation": summary["best_score"]}
+    for name, values in accuracies.items():
+        mean, std = mean_std(values)
+        result[f"{name}_test_acc"] = round(mean, 4)
+        result[f"{name}_test_acc_std"] = round(std, 4)
+        result[f"{name}_test_acc_per_seed"] = [round(v, 4) for v in values]
+    result["loop_minus_uniform_dr"] = round(result["loop_test_acc"] - result["uniform_dr_test_acc"], 4)
+    result["loop_wall_seconds"] = loop_seconds
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    result["run_dir"] = str(run_dir)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""``feedback-loop compare``: every policy and seed under one budget; CSV, table, plot, MLflow tags."""
+
+from __future__ import annotations
+
+import csv
+
+from mlflow import MlflowClient
+
+from feedback_loop.cli import main
+
+
+def test_compare_runs_every_policy_and_seed(ray_session, tracking_uri, tmp_path, capsys):
+    run_dir = tmp_path / "cmp"
+    args = ["compare", "examples/gaussian_mixture.yaml", "--policies", "uniform,optuna,adr", "--seeds", "2",
+            "--budget-evaluations", "3", "--run-dir", str(run_dir), "--tracking-uri", tracking_uri,
+            "--target", "0.5", "--no-progress", "--set", "learner.samples=200", "--set", "learner.epochs=2",
+            "--set", "name=test-compare"]
+    assert main(args) == 0
+    rows = list(csv.DictReader((run_dir / "compare.csv").open()))
+    assert [(r["policy"], r["seed"]) for r in rows] == [
+        ("uniform", "0"), ("uniform", "1"), ("optuna", "0"), ("optuna", "1"), ("adr", "0"), ("adr", "1")]
+    assert all(r["evaluations"] == "3" and float(r["best_score"]) > 0 and r["test_score"] for r in rows)
+    table = (run_dir / "compare.md").read_text()
+    assert "| uniform | 2 |" in table and "samples to 0.5" in table
+    assert (run_dir / "compare.png").stat().st_size > 10_000
+
+    client = MlflowClient(tracking_uri)
+    parents = [client.get_run(r["mlflow_run_id"]) for r in rows]
+    comparison_ids = {p.data.tags["comparison_id"] for p in parents}
+    assert len(comparison_ids) == 1
+    assert [(p.data.tags["policy"], p.data.tags["seed"]) for p in parents] == [
+        (r["policy"], r["seed"]) for r in rows]
+    experiment = parents[0].info.experiment_id
+    logged = client.search_runs([experiment], f"tags.comparison_id = '{comparison_ids.pop()}' and tags.kind = 'comparison'")
+    assert len(logged) == 1
+    assert "compare.png" in [a.path for a in client.list_artifacts(logged[0].info.run_id)]
+
+    # Running it again reuses the finished runs instead of repeating them.
+    assert main(args) == 0
+    assert [r["mlflow_run_id"] for r in csv.DictReader((run_dir / "compare.csv").open())] == [
+        r["mlflow_run_id"] for r in rows]
+
+
+def test_compare_rejects_unknown_policy(capsys):
+    assert main(["compare", "examples/gaussian_mixture.yaml", "--policies", "uniform,bogus"]) == 2
+    assert "--policies: unknown policy ['bogus']" in capsys.readouterr().err
