@@ -54,6 +54,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _run_resumable(runner: Any, run_dir: Any, progress: bool) -> dict[str, Any]:
+    try:
+        return runner.run(progress=progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: a checkpoint was written; continue with:  feedback-loop resume {run_dir}",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .loop import LoopRunner, default_run_dir
@@ -62,7 +71,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or default_run_dir(config)
     runner = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri)
     print(f"feedback-loop: running {config.name} in {run_dir}", file=sys.stderr)
-    summary = runner.run(progress=not args.no_progress)
+    summary = _run_resumable(runner, run_dir, not args.no_progress)
     _print_table(summary)
     return 0 if summary["status"] == "finished" else 1
 
@@ -72,7 +81,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     runner = LoopRunner.from_run_dir(args.run_dir)
     print(f"feedback-loop: resuming {args.run_dir} at evaluation {runner.state.evaluations}", file=sys.stderr)
-    summary = runner.run(progress=not args.no_progress)
+    summary = _run_resumable(runner, args.run_dir, not args.no_progress)
     _print_table(summary)
     return 0 if summary["status"] == "finished" else 1
 
@@ -148,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted; continue with: feedback-loop resume RUN_DIR", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
         return 130
 
 

@@ -100,6 +100,10 @@ class ResourcesConfig:
     """Extra candidates in flight per learner, so their data is generated while learners train."""
     shards: int = 1
     """Shards each candidate's data is split into (spread over the generator actors)."""
+    max_restarts: int = 3
+    """How often Ray restarts a dead generator or learner actor."""
+    max_task_retries: int = 2
+    """How often an evaluation whose actor died is retried before it counts as failed."""
 
 
 @dataclass
@@ -148,6 +152,8 @@ class Config:
             ("resources.learners", self.resources.learners, 1, None),
             ("resources.prefetch", self.resources.prefetch, 0, None),
             ("resources.shards", self.resources.shards, 1, None),
+            ("resources.max_restarts", self.resources.max_restarts, 0, None),
+            ("resources.max_task_retries", self.resources.max_task_retries, 0, None),
             ("resources.generator_cpus", self.resources.generator_cpus, 0, None),
             ("resources.learner_cpus", self.resources.learner_cpus, 0, None),
             ("resources.generator_gpus", self.resources.generator_gpus, 0, None),

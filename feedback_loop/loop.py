@@ -141,6 +141,7 @@ class LoopRunner:
                                   policy=self.policy.state_dict())
             self._checkpoint()
         else:  # a resumed run
+            self.state.status = "running" if self.state.status != "finished" else "finished"
             self.policy.load_state_dict(self.state.policy)
             self.tracker.reopen_parent(self.state.mlflow_run_id)
             self.tracker.drop_children_except(set(self.state.completed_ids))
@@ -154,17 +155,21 @@ class LoopRunner:
         prefix = f"feedback-loop-{self.state.run_id}"
         self.generators = [
             GeneratorActor.options(num_cpus=res.generator_cpus, num_gpus=res.generator_gpus,
-                                   name=f"{prefix}-generator-{i}").remote(sim.id, sim.kwargs, res.generator_cpus)
+                                   name=f"{prefix}-generator-{i}", max_restarts=res.max_restarts,
+                                   max_task_retries=res.max_task_retries).remote(sim.id, sim.kwargs, res.generator_cpus)
             for i in range(res.generators)
         ]
-        real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
+        # Held on self: a restarted actor re-reads its constructor arguments from the object store.
+        self._real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
         learner = dataclasses.asdict(self.config.learner)
         # A persistent policy trains one model continuously: one learner, steps in order.
         learner_count = 1 if self.persistent else res.learners
         self.learners = [
             LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
-                                 name=f"{prefix}-learner-{i}").remote(
-                learner, real_ref, self.input_shape, self.num_classes, res.learner_cpus)
+                                 name=f"{prefix}-learner-{i}", max_restarts=res.max_restarts,
+                                 # a restarted persistent learner has lost its model: never retry its steps
+                                 max_task_retries=0 if self.persistent else res.max_task_retries).remote(
+                learner, self._real_ref, self.input_shape, self.num_classes, res.learner_cpus)
             for i in range(learner_count)
         ]
         weights_file = self.run_dir / WEIGHTS_FILE
@@ -266,6 +271,15 @@ class LoopRunner:
                     if on_outcome is not None:
                         on_outcome(candidate, outcome)
             summary = self._finish(started)
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel what is in flight (it stays in the checkpoint's pending list and is
+            # redone on resume), mark the MLflow run killed, and leave a resumable checkpoint.
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+            self.state.status = "interrupted"
+            self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+            self.tracker.client.set_terminated(self.state.mlflow_run_id, status="KILLED")
+            raise
         finally:
             bar.close()
             self._stop_actors()

@@ -20,3 +20,16 @@ def tiny_model(input_shape, num_classes):
     import torch
 
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(input_shape).prod()), num_classes))
+
+
+class NaNGaussianMixture(GaussianMixtureEnv):
+    """Returns NaN batches away from nominal: every evaluation fails, none may become the best.
+
+    (At nominal it behaves, so that it passes the contract check made before a run starts.)"""
+
+    def sample_batch(self, params, n, seed):
+        params = self.check_params(params, n)
+        x, y = super().sample_batch(params, n, seed)
+        if params["c0_m0_x"] != self.nominal_params["c0_m0_x"]:
+            x[:] = float("nan")
+        return x, y

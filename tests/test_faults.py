@@ -1,0 +1,129 @@
+"""Fault injection: killed drivers and actors, Ctrl-C, failing and NaN candidates, corrupt checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from mlflow import MlflowClient
+
+from feedback_loop.checkpoint import load_checkpoint
+from feedback_loop.cli import main
+from feedback_loop.loop import LoopRunner
+from tests.test_loop import children_of, tiny_config
+
+pytestmark = pytest.mark.faults
+
+SMALL = ["--set", "learner.samples=300", "--set", "learner.epochs=3", "--set", "budget.evaluations=10",
+         "--set", "resources.learners=1", "--set", "resources.learner_cpus=1", "--set", "name=test-faults",
+         "--no-progress"]
+
+
+def start_cli(run_dir: Path, tracking_uri: str, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedback_loop.cli", "run", "examples/gaussian_mixture.yaml", "--run-dir",
+         str(run_dir), "--tracking-uri", tracking_uri, *SMALL, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+
+
+def wait_for_evaluations(run_dir: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early:\n{proc.stdout.read()}")
+        try:
+            if load_checkpoint(run_dir / "checkpoint.json")["evaluations"] >= count:
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the run made no progress")
+
+
+def resume_cli(run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "feedback_loop.cli", "resume", str(run_dir), "--no-progress"],
+                          capture_output=True, text=True, timeout=600)
+
+
+def assert_exactly_once(run_dir: Path, tracking_uri: str, count: int) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["evaluations"] == count
+    assert sorted(load_checkpoint(run_dir / "checkpoint.json")["completed_ids"]) == list(range(count))
+    ids = sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, summary["mlflow_run_id"]))
+    assert ids == list(range(count))  # one MLflow child per evaluation, no duplicates
+    import optuna
+
+    study = optuna.load_study(study_name="feedback-loop", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(run_dir / "optuna.journal"))))
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == count
+
+
+def test_driver_sigkill_then_resume_keeps_every_evaluation_once(tracking_uri, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start_cli(run_dir, tracking_uri)
+    wait_for_evaluations(run_dir, 4, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    result = resume_cli(run_dir)
+    assert result.returncode == 0, result.stderr
+    assert_exactly_once(run_dir, tracking_uri, 10)
+
+
+def test_ctrl_c_checkpoints_marks_killed_and_resumes(tracking_uri, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start_cli(run_dir, tracking_uri)
+    wait_for_evaluations(run_dir, 3, proc)
+    os.kill(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert f"feedback-loop resume {run_dir}" in output
+    state = load_checkpoint(run_dir / "checkpoint.json")
+    assert state["status"] == "interrupted"
+    assert MlflowClient(tracking_uri).get_run(state["mlflow_run_id"]).info.status == "KILLED"
+    result = resume_cli(run_dir)
+    assert result.returncode == 0, result.stderr
+    assert_exactly_once(run_dir, tracking_uri, 10)
+    assert MlflowClient(tracking_uri).get_run(state["mlflow_run_id"]).info.status == "FINISHED"
+
+
+def test_learner_killed_mid_evaluation_is_restarted_and_retried(ray_session, tracking_uri, tmp_path):
+    config = tiny_config(6, "learner.epochs=30", "resources.learners=1", "resources.learner_cpus=1",
+                         name="test-kill-actor")
+    runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
+    killed = []
+
+    def kill_learner_once(candidate, outcome):
+        if not killed:
+            ray.kill(runner.learners[0], no_restart=False)  # the next evaluation is in flight
+            killed.append(candidate.id)
+
+    summary = runner.run(progress=False, on_outcome=kill_learner_once)
+    assert killed and summary["evaluations"] == 6 and summary["status"] == "finished"
+    assert summary["failed_evaluations"] == 0  # the interrupted evaluation was retried, not lost
+
+
+def test_always_failing_and_nan_candidates_are_recorded_failed(ray_session, tracking_uri, tmp_path):
+    config = tiny_config(4, "simulator.id=tests.plugins:NaNGaussianMixture", "policy.name=random",
+                         name="test-nan")
+    summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    assert summary["evaluations"] == 4 and summary["failed_evaluations"] == 4
+    assert summary["best_score"] is None and summary["status"] == "failed"
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    assert len(children) == 4 and all("NaN" in c.data.tags["error"] for c in children)
+
+
+def test_corrupt_checkpoint_is_refused_by_resume(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("name: x\n")
+    (run_dir / "checkpoint.json").write_text('{"format": "feedback-loop-checkpoint", "version": 1, "sha256": "00", "state": {}}')
+    assert main(["resume", str(run_dir)]) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
