@@ -51,6 +51,18 @@ def synthetic_test_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, 
 
 
 @ray.remote(num_cpus=1)
+def synthetic_validation_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
+                                  learner: dict[str, Any], seed: int) -> float:
+    """As ``synthetic_test_accuracy`` but scored on the real *validation* half (for model selection)."""
+    torch.set_num_threads(1)
+    env = make_simulator(sim_id, sim_kwargs)
+    config = LearnerConfig(**learner)
+    x, y = generate_batch(env, params, config.samples, seed + 7_000_000, ranges)
+    real = env.real_data()
+    return train_and_test(x, y, real.x_val, real.y_val, config, env.num_classes, seed)
+
+
+@ray.remote(num_cpus=1)
 def real_test_accuracy(sim_id: str, sim_kwargs: dict, learner: dict[str, Any], seed: int) -> float:
     """The oracle: the same learner trained on the real validation half, scored on the test half."""
     torch.set_num_threads(1)

@@ -320,6 +320,7 @@ class LoopRunner:
             "step": step, "id": candidate.id, "status": outcome.status, "score": outcome.score,
             "best_score": self._best_score(), "samples_generated": state.samples_generated,
             "elapsed": round(self._elapsed(started), 3),
+            "params": candidate.params, "ranges": candidate.ranges,
         })
         metrics = {"samples_generated": state.samples_generated}
         # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
