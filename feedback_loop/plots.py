@@ -69,3 +69,49 @@ def comparison_figure(histories: dict[str, list[list[dict[str, Any]]]]) -> Any:
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def samples_figure(x: Any, y: Any, real_x: Any = None, real_y: Any = None, per_class: int = 8,
+                   title: str = "") -> Any:
+    """Generated samples next to real ones: a grid per class for images (C, H, W), a scatter for 2-D
+    points; None for other shapes."""
+    import numpy as np
+
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 2 and x.shape[1] == 2:
+        figure, axes = plt.subplots(1, 2 if real_x is not None else 1, figsize=(10, 4.5), squeeze=False)
+        panels = [("generated at the best parameters", x, y)] + ([("real (validation)", np.asarray(real_x), np.asarray(real_y))]
+                                                                 if real_x is not None else [])
+        for axis, (name, px, py) in zip(axes[0], panels):
+            for label in np.unique(py):
+                axis.scatter(*px[py == label].T, s=4, alpha=0.5, label=f"class {label}")
+            axis.set_title(name)
+            axis.legend(loc="upper right", fontsize=8)
+        figure.suptitle(title)
+        figure.tight_layout()
+        plt.close(figure)
+        return figure
+    if x.ndim != 4:
+        return None
+    classes = sorted(np.unique(y).tolist())
+    real_x = None if real_x is None else np.asarray(real_x)
+    cols = per_class * (2 if real_x is not None else 1) + (1 if real_x is not None else 0)
+    figure, axes = plt.subplots(len(classes), cols, figsize=(cols * 0.6, len(classes) * 0.6 + 0.6), squeeze=False)
+    vmax = float(max(x.max(), real_x.max() if real_x is not None else 0)) or 1.0
+    for row, label in enumerate(classes):
+        generated = x[y == label][:per_class]
+        real = real_x[np.asarray(real_y) == label][:per_class] if real_x is not None else []
+        for col in range(cols):
+            axis = axes[row, col]
+            axis.axis("off")
+            image = (generated[col] if col < len(generated) else None) if col < per_class else (
+                real[col - per_class - 1] if 0 <= col - per_class - 1 < len(real) else None)
+            if image is not None:
+                axis.imshow(image.mean(0), cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+    axes[0, 0].set_title("generated", loc="left", fontsize=9)
+    if real_x is not None:
+        axes[0, per_class + 1].set_title("real (validation)", loc="left", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
