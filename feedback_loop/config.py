@@ -107,6 +107,24 @@ class ResourcesConfig:
 
 
 @dataclass
+class RefinerConfig:
+    name: str = "none"
+    """Refiner between generators and learners: ``none`` or ``simgan`` (``refiner: simgan`` is shorthand)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Refiner settings, e.g. SimGAN's ``{steps: 500, lambda_reg: 1.0, channels: 32}`` (see SimGANConfig)."""
+    fit_samples: int = 4000
+    """Synthetic samples (at nominal parameters) the refiner is fitted on, with the real validation inputs unlabeled."""
+    refresh_every: int | None = None
+    """Refit the refiner every N evaluations on data at the best parameters so far (None: fit once per run)."""
+    refresh_steps: int = 100
+    """Adversarial steps of each refresh."""
+    cpus: float = 0.5
+    """CPUs reserved by the refiner actor."""
+    gpus: float = 0.0
+    """GPUs (fractional allowed) reserved by the refiner actor."""
+
+
+@dataclass
 class TrackingConfig:
     tracking_uri: str | None = None
     """MLflow tracking URI (None: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working directory)."""
@@ -134,6 +152,8 @@ class Config:
     """When to stop."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     """Ray actors and their resources."""
+    refiner: RefinerConfig = field(default_factory=RefinerConfig)
+    """Optional refiner (SimGAN) that makes synthetic samples look real before learners see them."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """MLflow tracking."""
 
@@ -163,6 +183,12 @@ class Config:
             if value < low or (high is not None and value > high):
                 allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: {allowed}")
+        if self.refiner.name not in ("none", "simgan"):
+            raise ConfigError(f"refiner.name: unknown refiner {self.refiner.name!r}; choose none or simgan")
+        if self.refiner.fit_samples < 1:
+            raise ConfigError(f"refiner.fit_samples: value {self.refiner.fit_samples} is out of range; allowed: >= 1")
+        if self.refiner.refresh_every is not None and self.refiner.refresh_every < 1:
+            raise ConfigError(f"refiner.refresh_every: value {self.refiner.refresh_every} is out of range; allowed: >= 1 or null")
         if not self.learner.lr > 0:
             raise ConfigError(f"learner.lr: value {self.learner.lr!r} must be > 0")
         if self.budget.evaluations is None and self.budget.seconds is None:
@@ -248,6 +274,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """A validated ``Config`` from a plain dict (as parsed from YAML)."""
     if not isinstance(data, dict):
         raise ConfigError(f"the config must be a mapping of keys to values, got {type(data).__name__}")
+    if isinstance(data.get("refiner"), str):  # ``refiner: simgan`` shorthand
+        data = {**data, "refiner": {"name": data["refiner"]}}
     return _from_dict(Config, data).validate()
 
 
