@@ -80,6 +80,9 @@ class LearnerActor:
         self.optimizer = None
         self.generator = None
         self.steps = 0
+        # (candidate id, start, end) of every evaluate/train_step call, wall clock: the gaps between
+        # calls are time the learner waited for data or for the driver (bench/pipeline.py reads them).
+        self._spans: list[tuple[int, float, float]] = []
 
     def _concat(self, shards) -> tuple[np.ndarray, np.ndarray]:
         x = np.concatenate([np.asarray(s[0]) for s in shards])
@@ -93,6 +96,13 @@ class LearnerActor:
 
         A failing simulator batch or training step fails this evaluation, not the actor.
         """
+        started = time.time()
+        try:
+            return self._evaluate(candidate_id, with_test, shards)
+        finally:
+            self._spans.append((candidate_id, started, time.time()))
+
+    def _evaluate(self, candidate_id: int, with_test: bool, shards) -> dict:
         samples = 0
         try:
             x, y = self._concat(shards)
@@ -111,6 +121,13 @@ class LearnerActor:
     # -- persistent mode: one model trains on while the policy moves the parameters -------------
     def train_step(self, candidate_id: int, epochs: int, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Score the persistent model on the fresh batch, train on it, then score on validation."""
+        started = time.time()
+        try:
+            return self._train_step(candidate_id, epochs, shards)
+        finally:
+            self._spans.append((candidate_id, started, time.time()))
+
+    def _train_step(self, candidate_id: int, epochs: int, shards) -> dict:
         samples = 0
         try:
             x, y = self._concat(shards)
@@ -139,6 +156,10 @@ class LearnerActor:
         except Exception as err:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+
+    def spans(self) -> list[tuple[int, float, float]]:
+        """``(candidate_id, start, end)`` wall-clock times of every evaluation or step so far."""
+        return list(self._spans)
 
     def test_score(self) -> float | None:
         """Test accuracy of the persistent model (None without a model or a test set)."""

@@ -40,6 +40,24 @@ class ResourceError(ValueError):
     """The actors ask for more than the Ray cluster has."""
 
 
+def gpus_to_pack(requests: list[float]) -> int:
+    """Whole GPUs needed for these per-actor GPU requests, packed first-fit decreasing.
+
+    Whole requests (1, 2, ...) take whole GPUs; fractional ones (< 1) share a GPU while their
+    sum stays <= 1, as Ray places them.
+    """
+    whole = sum(int(r) for r in requests if r >= 1)
+    bins: list[float] = []
+    for share in sorted((r for r in requests if 0 < r < 1), reverse=True):
+        for i, used in enumerate(bins):
+            if used + share <= 1 + 1e-9:
+                bins[i] += share
+                break
+        else:
+            bins.append(share)
+    return whole + len(bins)
+
+
 def data_seed(run_seed: int, candidate_id: int, shard: int = 0) -> int:
     """Seed of a candidate's data; a pure function so a resumed run regenerates the same batch."""
     return int(np.random.SeedSequence([run_seed, candidate_id + 1_000_000, shard]).generate_state(1)[0])
@@ -180,20 +198,32 @@ class LoopRunner:
         self._next_generator = 0
 
     def _check_fits(self) -> None:
+        """Refuse, with a clear message, actors that this (single-node) Ray could never place.
+
+        Ray never splits a fractional GPU request over two GPUs, so GPU shares are bin-packed
+        (3 learners × 0.6 do not fit on 2 GPUs although 1.8 ≤ 2); otherwise the run would hang
+        with an actor pending forever.
+        """
         res = self.config.resources
         have = ray.cluster_resources()
-        need_cpu = res.generators * res.generator_cpus + res.learners * res.learner_cpus
-        need_gpu = res.generators * res.generator_gpus + res.learners * res.learner_gpus
+        learner_count = 1 if getattr(self, "persistent", False) else res.learners
+        need_cpu = res.generators * res.generator_cpus + learner_count * res.learner_cpus
+        requests = [res.generator_gpus] * res.generators + [res.learner_gpus] * learner_count
+        need_gpu = gpus_to_pack(requests)
+        have_gpu = int(have.get("GPU", 0) + 1e-9)
         if need_cpu > have.get("CPU", 0) + 1e-9:
             raise ResourceError(
                 f"resources: the actors ask for {need_cpu:g} CPUs ({res.generators} generators × "
-                f"{res.generator_cpus:g} + {res.learners} learners × {res.learner_cpus:g}) but Ray has "
+                f"{res.generator_cpus:g} + {learner_count} learners × {res.learner_cpus:g}) but Ray has "
                 f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares"
             )
-        if need_gpu > have.get("GPU", 0) + 1e-9:
+        if need_gpu > have_gpu:
             raise ResourceError(
-                f"resources: the actors ask for {need_gpu:g} GPUs but Ray has {have.get('GPU', 0):g}; "
-                "set resources.learner_gpus and resources.generator_gpus to 0 on a machine without GPUs"
+                f"resources: the actors need {need_gpu} GPUs ({res.generators} generators × "
+                f"{res.generator_gpus:g} + {learner_count} learners × {res.learner_gpus:g}, a fractional "
+                f"share never spanning two GPUs) but Ray has {have.get('GPU', 0):g}; "
+                "lower resources.learners or resources.learner_gpus (e.g. 0.5 packs 2 learners per GPU), "
+                "or set the *_gpus to 0 on a machine without GPUs"
             )
 
     def _stop_actors(self) -> None:
@@ -246,27 +276,29 @@ class LoopRunner:
         # More candidates in flight than learners: the next data renders while learners train.
         max_in_flight = len(self.learners) * (1 + self.config.resources.prefetch)
         in_flight: dict[ray.ObjectRef, tuple[Candidate, int]] = {}
+        self._unlogged: list[tuple[Candidate, Outcome, dict[str, float]]] = []  # told, not yet in MLflow
         queue = [Candidate.from_dict(c) for c in self.state.pending]  # asked before an interruption
         bar = Progress(total=self.config.budget.evaluations, initial=self.state.evaluations, enabled=progress,
                        best=self._best_score(), elapsed=self.state.elapsed_seconds)
         try:
-            while True:
-                asked = False
-                while len(in_flight) < max_in_flight and (queue or self._budget_left(len(in_flight), started)):
-                    candidate = queue.pop(0) if queue else self.policy.ask(1)[0]
-                    ref, learner_index = self._submit(candidate, step=self.persistent)
-                    in_flight[ref] = (candidate, learner_index)
-                    asked = True
-                if asked:
-                    self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
-                if not in_flight:
-                    break
+            self._refill(in_flight, queue, max_in_flight, started)
+            self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+            while in_flight:
                 done, _ = ray.wait(list(in_flight), num_returns=1)
+                told = []
                 for ref in done:
                     candidate, learner_index = in_flight.pop(ref)
                     self._learner_load[learner_index] -= 1
                     outcome = self._collect(ref)
-                    self._record(candidate, outcome, started, pending=[c for c, _ in in_flight.values()])
+                    told.append((candidate, outcome))
+                    self._unlogged.append((candidate, outcome, self._tell(candidate, outcome, started)))
+                # Hand the learners their next work before the slow bookkeeping (MLflow writes,
+                # the checkpoint): a learner whose queue ran dry waits only for ask + submit.
+                self._refill(in_flight, queue, max_in_flight, started)
+                self._log_told()
+                # One checkpoint holds the told outcomes and the new pending candidates together.
+                self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+                for candidate, outcome in told:
                     bar.update(self.state.evaluations, self._best_score(), self._elapsed(started))
                     if on_outcome is not None:
                         on_outcome(candidate, outcome)
@@ -277,6 +309,7 @@ class LoopRunner:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
             self.state.status = "interrupted"
+            self._log_told()  # a told outcome goes into the checkpoint only with its child run
             self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
             self.tracker.client.set_terminated(self.state.mlflow_run_id, status="KILLED")
             raise
@@ -302,14 +335,32 @@ class LoopRunner:
         np.savez(tmp, **weights)
         tmp.replace(self.run_dir / name)
 
-    def _record(self, candidate: Candidate, outcome: Outcome, started: float, pending: list[Candidate]) -> None:
+    def _refill(self, in_flight: dict, queue: list[Candidate], max_in_flight: int, started: float) -> None:
+        """Ask for (or take back from ``queue``) candidates until ``max_in_flight`` are in flight."""
+        while len(in_flight) < max_in_flight and (queue or self._budget_left(len(in_flight), started)):
+            candidate = queue.pop(0) if queue else self.policy.ask(1)[0]
+            ref, learner_index = self._submit(candidate, step=self.persistent)
+            in_flight[ref] = (candidate, learner_index)
+
+    def _log_told(self) -> None:
+        """The MLflow child run and parent metrics of every told outcome not yet logged."""
+        while self._unlogged:
+            candidate, outcome, metrics = self._unlogged[0]
+            self.tracker.log_evaluation(metrics["step"], candidate, outcome)
+            self.tracker.log_progress(metrics["step"], {k: v for k, v in metrics.items() if k != "step"})
+            self._unlogged.pop(0)
+
+    def _tell(self, candidate: Candidate, outcome: Outcome, started: float) -> dict[str, float]:
+        """Count the outcome, tell the policy, update best and history; the parent run's metrics.
+
+        The caller logs the child run and checkpoints: an outcome is done once it is in a checkpoint.
+        """
         state = self.state
         state.evaluations += 1
         state.failed += 0 if outcome.ok else 1
         state.samples_generated += outcome.samples
         step = state.evaluations
         self.policy.tell(candidate, outcome)
-        self.tracker.log_evaluation(step, candidate, outcome)
         improved = outcome.ok and (state.best is None or outcome.score > state.best["score"])
         if improved:
             state.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
@@ -322,7 +373,7 @@ class LoopRunner:
             "elapsed": round(self._elapsed(started), 3),
             "params": candidate.params, "ranges": candidate.ranges,
         })
-        metrics = {"samples_generated": state.samples_generated}
+        metrics = {"step": step, "samples_generated": state.samples_generated}
         # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
         metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -330,8 +381,7 @@ class LoopRunner:
             metrics["score"] = outcome.score
         if state.best is not None:
             metrics["best_score"] = state.best["score"]
-        self.tracker.log_progress(step, metrics)
-        self._checkpoint(pending=pending, started=started)
+        return metrics
 
     def _best_score(self) -> float | None:
         return None if self.state.best is None else self.state.best["score"]
