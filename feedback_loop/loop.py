@@ -33,6 +33,7 @@ CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 WEIGHTS_FILE = "learner_weights.npz"  # the persistent learner's model, saved with every checkpoint
 BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # ... and at its best validation score
+REFINER_FILE = "refiner_weights.npz"  # the refiner's weights (numpy only, no pickle)
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
@@ -196,6 +197,7 @@ class LoopRunner:
                 self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
         self._learner_load = [0] * len(self.learners)
         self._next_generator = 0
+        self._start_refiner(prefix)
 
     def _check_fits(self) -> None:
         """Refuse, with a clear message, actors that this (single-node) Ray could never place.
@@ -207,14 +209,19 @@ class LoopRunner:
         res = self.config.resources
         have = ray.cluster_resources()
         learner_count = 1 if getattr(self, "persistent", False) else res.learners
-        need_cpu = res.generators * res.generator_cpus + learner_count * res.learner_cpus
+        refiner = self.config.refiner
+        refiner_cpus = refiner.cpus if refiner.name != "none" else 0.0
+        need_cpu = res.generators * res.generator_cpus + learner_count * res.learner_cpus + refiner_cpus
         requests = [res.generator_gpus] * res.generators + [res.learner_gpus] * learner_count
+        if refiner.name != "none":
+            requests.append(refiner.gpus)
         need_gpu = gpus_to_pack(requests)
         have_gpu = int(have.get("GPU", 0) + 1e-9)
         if need_cpu > have.get("CPU", 0) + 1e-9:
             raise ResourceError(
                 f"resources: the actors ask for {need_cpu:g} CPUs ({res.generators} generators × "
-                f"{res.generator_cpus:g} + {learner_count} learners × {res.learner_cpus:g}) but Ray has "
+                f"{res.generator_cpus:g} + {learner_count} learners × {res.learner_cpus:g}"
+                f"{f' + refiner {refiner_cpus:g}' if refiner_cpus else ''}) but Ray has "
                 f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares"
             )
         if need_gpu > have_gpu:
@@ -227,9 +234,59 @@ class LoopRunner:
             )
 
     def _stop_actors(self) -> None:
-        for actor in getattr(self, "generators", []) + getattr(self, "learners", []):
+        refiner = [self.refiner] if getattr(self, "refiner", None) is not None else []
+        for actor in getattr(self, "generators", []) + getattr(self, "learners", []) + refiner:
             ray.kill(actor, no_restart=True)
-        self.generators, self.learners = [], []
+        self.generators, self.learners, self.refiner = [], [], None
+
+    # -- the refiner (optional): synthetic shards pass through it on their way to the learners ------
+    def _start_refiner(self, prefix: str) -> None:
+        self.refiner = None
+        self._realism: dict[ray.ObjectRef, ray.ObjectRef] = {}  # outcome ref -> realism ref
+        self._refiner_records_logged = 0
+        cfg = self.config.refiner
+        if cfg.name == "none":
+            return
+        from .refiners import load_state
+        from .refiners.actor import RefinerActor
+
+        self.refiner = RefinerActor.options(
+            num_cpus=cfg.cpus, num_gpus=cfg.gpus, name=f"{prefix}-refiner",
+            max_restarts=self.config.resources.max_restarts).remote(cfg.name, cfg.options, cfg.cpus)
+        # Only the real inputs, never their labels, reach the refiner.
+        self._real_x_ref = ray.put(self.real.x_val)
+        weights_file = self.run_dir / REFINER_FILE
+        if weights_file.is_file():  # resumed: the refiner as it was, not refitted
+            self.refiner.set_weights.remote(load_state(weights_file)[1])
+        else:
+            self._fit_refiner(self.env.nominal_params, None, steps=None)
+
+    def _fit_refiner(self, params: dict, ranges: dict | None, steps: int | None) -> None:
+        """Fit (or refresh) the refiner on fresh synthetic data, save its weights, log its losses."""
+        from .refiners import save_state
+
+        n = self.config.refiner.fit_samples
+        generator = self.generators[0]
+        shard = generator.generate.remote(params, ranges, n, data_seed(self.config.seed, -100 - self.state.evaluations))
+        ray.get(self.refiner.fit.remote(shard, self._real_x_ref, steps=steps))
+        save_state(ray.get(self.refiner.get_weights.remote()), self.config.refiner.name, self.run_dir / REFINER_FILE)
+        records = ray.get(self.refiner.losses.remote())
+        now = int(time.time() * 1000)
+        from mlflow.entities import Metric
+
+        metrics = [Metric(f"refiner_{k}", float(v), now, int(r.get("step", i)))
+                   for i, r in enumerate(records[self._refiner_records_logged:], start=self._refiner_records_logged)
+                   for k, v in r.items() if k != "step"]
+        for i in range(0, len(metrics), 900):
+            self.tracker.client.log_batch(self.state.mlflow_run_id, metrics=metrics[i:i + 900])
+        self._refiner_records_logged = len(records)
+
+    def _maybe_refresh_refiner(self) -> None:
+        every = self.config.refiner.refresh_every
+        if self.refiner is None or not every or self.state.evaluations % every or self.state.best is None:
+            return
+        best = self.state.best["candidate"]
+        self._fit_refiner(best["params"], best["ranges"], steps=self.config.refiner.refresh_steps)
 
     # -- the loop ------------------------------------------------------------------------------
     def _submit(self, candidate: Candidate, with_test: bool = False, seed_id: int | None = None,
@@ -246,12 +303,20 @@ class LoopRunner:
             self._next_generator += 1
             shard_refs.append(generator.generate.remote(
                 candidate.params, candidate.ranges, size, data_seed(self.config.seed, seed_id, i)))
+        realism = None
+        if self.refiner is not None:
+            shard_refs = [self.refiner.refine.remote(ref) for ref in shard_refs]
+            realism = self.refiner.realism.remote(shard_refs[0])
         index = int(np.argmin(self._learner_load))
         self._learner_load[index] += 1
         learner = self.learners[index]
         if step:
-            return learner.train_step.remote(candidate.id, learner_cfg.persistent_epochs, *shard_refs), index
-        return learner.evaluate.remote(candidate.id, with_test, *shard_refs), index
+            ref = learner.train_step.remote(candidate.id, learner_cfg.persistent_epochs, *shard_refs)
+        else:
+            ref = learner.evaluate.remote(candidate.id, with_test, *shard_refs)
+        if realism is not None:
+            self._realism[ref] = realism
+        return ref, index
 
     def _budget_left(self, in_flight: int, started: float) -> bool:
         budget = self.config.budget
@@ -296,6 +361,7 @@ class LoopRunner:
                 # the checkpoint): a learner whose queue ran dry waits only for ask + submit.
                 self._refill(in_flight, queue, max_in_flight, started)
                 self._log_told()
+                self._maybe_refresh_refiner()
                 # One checkpoint holds the told outcomes and the new pending candidates together.
                 self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
                 for candidate, outcome in told:
@@ -325,7 +391,12 @@ class LoopRunner:
             self._weights = result.pop("weights", None)
             if self._weights:
                 self._save_weights(self._weights, WEIGHTS_FILE)
-            return Outcome.from_dict(result)
+            outcome = Outcome.from_dict(result)
+            realism = self._realism.pop(ref, None)
+            if realism is not None and outcome.ok:
+                # The discriminator's mean realism of the batch: a signal where real labels are scarce.
+                outcome.metrics["realism"] = float(ray.get(realism))
+            return outcome
         except RayError as err:  # the generator raised, or an actor died
             first_line = str(err).strip().splitlines()
             return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
@@ -459,12 +530,35 @@ class LoopRunner:
             "status": "finished" if best is not None else "failed",
         })
         self._log_best_so_far_plot()
+        self._log_best_samples()
         self.tracker.finish_parent(summary, "FINISHED" if best is not None else "FAILED")
         atomic_write_text(self.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
         state.status = "finished"
         state.pending = []
         self._checkpoint()
         return summary
+
+    def _log_best_samples(self) -> None:
+        """Generated samples at the best parameters next to real ones (and refined ones, with a refiner)."""
+        best = self.state.best
+        if best is None:
+            return
+        from .envs.generation import generate_batch
+        from .plots import samples_figure
+
+        params, ranges = best["candidate"]["params"], best["candidate"]["ranges"]
+        x, y = generate_batch(self.env, params, ranges=ranges, n=400, seed=data_seed(self.config.seed, -7))
+        figure = samples_figure(x, y, self.real.x_val, self.real.y_val,
+                                title=f"{self.config.name}: generated at the best parameters vs real")
+        if figure is not None:
+            self.tracker.log_figure(figure, "best_samples.png")
+            figure.savefig(self.run_dir / "best_samples.png", dpi=80)
+        if self.refiner is not None and x.ndim == 4:
+            from .refiners.grid import refinement_grid
+
+            refined, _ = ray.get(self.refiner.refine.remote((x, y)))
+            grid = refinement_grid(x, refined, self.real.x_val, self.run_dir / "refinement_grid.png")
+            self.tracker.log_figure(grid, "refinement_grid.png")
 
     def _log_best_so_far_plot(self) -> None:
         from .plots import best_so_far_figure

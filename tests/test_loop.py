@@ -140,3 +140,22 @@ def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking
     assert summary["evaluations"] == 6 and summary["status"] == "finished"
     assert summary["test_score"] is not None
     assert sorted(load_checkpoint(run_dir / "checkpoint.json")["completed_ids"]) == list(range(6))
+
+
+def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracking_uri, tmp_path):
+    config = load_config("examples/digits.yaml", [
+        "budget.evaluations=3", "learner.samples=200", "learner.epochs=1", "resources.learners=1",
+        "resources.learner_cpus=1", "refiner.name=simgan", "refiner.fit_samples=256", "refiner.refresh_every=2",
+        "refiner.refresh_steps=3", "name=test-refiner",
+        "refiner.options={steps: 5, pretrain_refiner_steps: 3, pretrain_disc_steps: 3, channels: 8, blocks: 1}"])
+    run_dir = tmp_path / "run"
+    summary = LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
+    assert summary["evaluations"] == 3 and summary["status"] == "finished"
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    assert all(0.0 <= c.data.metrics["realism"] <= 1.0 for c in children)
+    assert (run_dir / "refiner_weights.npz").is_file() and (run_dir / "refinement_grid.png").is_file()
+    client = MlflowClient(tracking_uri)
+    refiner_metrics = [k for k in client.get_run(summary["mlflow_run_id"]).data.metrics if k.startswith("refiner_")]
+    assert refiner_metrics
+    artifacts = [a.path for a in client.list_artifacts(summary["mlflow_run_id"])]
+    assert {"refinement_grid.png", "best_samples.png"} <= set(artifacts)
