@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ def ensure_ray(address: str | None) -> None:
     """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one."""
     if ray.is_initialized():
         return
+    check_reachable(address)
     try:
         ray.init(address=address, dashboard_host="127.0.0.1", include_dashboard=False,
                  logging_level="WARNING", log_to_driver=True)
@@ -75,6 +77,23 @@ def ensure_ray(address: str | None) -> None:
         raise ConfigError(
             f"resources.ray_address: cannot connect to Ray at {address!r}: {err}. "
             "Leave it unset for a local Ray, or give the address printed by 'ray start --head'."
+        ) from err
+
+
+def check_reachable(address: str | None, timeout: float = 3.0) -> None:
+    """Fail fast on an unreachable Ray address (``ray.init`` would retry for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"resources.ray_address: {address!r} is not of the form HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            f"resources.ray_address: cannot reach Ray at {address!r} ({err}). Start the cluster with "
+            "'ray start --head', or leave resources.ray_address unset for a local Ray."
         ) from err
 
 
@@ -333,6 +352,7 @@ class LoopRunner:
         self, *, progress: bool = True, on_outcome: Callable[[Candidate, Outcome], None] | None = None
     ) -> dict[str, Any]:
         """Run until the budget is spent; returns the summary (also written to ``summary.json``)."""
+        ensure_ray(self.config.resources.ray_address)  # before anything is written anywhere
         self._start()
         if self.state.status == "finished":
             return json.loads((self.run_dir / SUMMARY_FILE).read_text())

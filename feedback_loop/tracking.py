@@ -41,6 +41,24 @@ def _artifact_root(uri: str) -> str | None:
     return None
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast on an MLflow server that does not answer (the client would retry for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered: a server is there (maybe behind a proxy without /health)
+    except (urllib.error.URLError, OSError) as err:
+        raise TrackingError(
+            f"tracking.tracking_uri: cannot reach the MLflow server at {uri!r} ({getattr(err, 'reason', err)}). "
+            "Start it (mlflow server --host 127.0.0.1 --port 5000) or leave tracking_uri unset for sqlite:///mlflow.db."
+        ) from err
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in data.items():
@@ -57,6 +75,7 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.tracking_uri = tracking_uri
+        check_reachable(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         try:
             found = self.client.get_experiment_by_name(experiment)

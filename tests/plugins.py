@@ -33,3 +33,11 @@ class NaNGaussianMixture(GaussianMixtureEnv):
         if params["c0_m0_x"] != self.nominal_params["c0_m0_x"]:
             x[:] = float("nan")
         return x, y
+
+
+class NoLabelEnv(GaussianMixtureEnv):
+    """Breaks the contract: reset returns no label."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, _ = super().reset(seed=seed, options=options)
+        return obs, {}

@@ -39,6 +39,11 @@ def test_run_smoke_writes_summary_and_prints_table(ray_session, tracking_uri, tm
         (["run", "examples/gaussian_mixture.yaml", "--set", "simulator.id=NoSuch-v0"], "simulator.id: unknown simulator 'NoSuch-v0'"),
         (["run", "examples/gaussian_mixture.yaml", "--set", "simulator.id=no_such_module:Env"], "cannot import module 'no_such_module'"),
         (["resume", "/nonexistent/run"], "is not a run directory"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "simulator.id=tests.plugins:NoLabelEnv"],
+         "breaks the simulator contract: NoLabelEnv.reset must return info['label']"),
+        (["run", "examples/gaussian_mixture.yaml", "--tracking-uri", "http://127.0.0.1:9"],
+         "tracking.tracking_uri: cannot reach the MLflow server at 'http://127.0.0.1:9'"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "policy.options={bogus: 1}"], "policy.options: optuna rejected"),
     ],
 )
 def test_user_errors_are_one_clear_line(args, message, capsys):
@@ -50,3 +55,16 @@ def test_user_errors_are_one_clear_line(args, message, capsys):
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "feedback_loop.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "resume" in result.stdout
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path):
+    """Its own process: the test session's Ray is already running in this one."""
+    started = __import__("time").monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "feedback_loop.cli", "run", "examples/gaussian_mixture.yaml", "--run-dir",
+         str(tmp_path / "run"), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--set",
+         "resources.ray_address=127.0.0.1:9"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "resources.ray_address: cannot reach Ray at '127.0.0.1:9'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert __import__("time").monotonic() - started < 60
