@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -133,6 +135,8 @@ class LoopRunner:
         self.state: RunState | None = None
         self.tracker: Tracker | None = None
         self._weights: dict[str, np.ndarray] | None = None  # the last persistent step's model
+        self._stop_requested = False
+        self._previous_sigint = None
 
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
@@ -365,11 +369,14 @@ class LoopRunner:
         queue = [Candidate.from_dict(c) for c in self.state.pending]  # asked before an interruption
         bar = Progress(total=self.config.budget.evaluations, initial=self.state.evaluations, enabled=progress,
                        best=self._best_score(), elapsed=self.state.elapsed_seconds)
+        self._catch_sigint()
         try:
             self._refill(in_flight, queue, max_in_flight, started)
             self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
             while in_flight:
-                done, _ = ray.wait(list(in_flight), num_returns=1)
+                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+                if self._stop_requested:
+                    raise KeyboardInterrupt
                 told = []
                 for ref in done:
                     candidate, learner_index = in_flight.pop(ref)
@@ -393,16 +400,39 @@ class LoopRunner:
             # Ctrl-C: cancel what is in flight (it stays in the checkpoint's pending list and is
             # redone on resume), mark the MLflow run killed, and leave a resumable checkpoint.
             for ref in in_flight:
-                ray.cancel(ref, force=True)
+                try:
+                    ray.cancel(ref)  # queued ones are dropped; the actors are killed just below anyway
+                except (ValueError, RayError):
+                    pass
             self.state.status = "interrupted"
             self._log_told()  # a told outcome goes into the checkpoint only with its child run
             self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
             self.tracker.client.set_terminated(self.state.mlflow_run_id, status="KILLED")
             raise
         finally:
+            self._restore_sigint()
             bar.close()
             self._stop_actors()
         return summary
+
+    def _catch_sigint(self) -> None:
+        """Turn the first Ctrl-C into a request to stop at a safe point (never inside an MLflow or
+        checkpoint write); a second Ctrl-C interrupts at once."""
+        self._stop_requested = False
+        self._previous_sigint = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def request_stop(signum, frame):
+            self._stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        self._previous_sigint = signal.signal(signal.SIGINT, request_stop)
+
+    def _restore_sigint(self) -> None:
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
 
     def _collect(self, ref: ray.ObjectRef) -> Outcome:
         self._weights = None
