@@ -50,6 +50,9 @@ def test_gpu_shares_are_bin_packed(requests, gpus):
 
 def test_two_half_gpu_learners_share_one_gpu(ray_session):
     ray = ray_session
+    # Actors killed by earlier tests release their GPU shares asynchronously: start from all free.
+    total = ray.cluster_resources().get("GPU", 0.0)
+    assert wait_for(lambda: abs(ray.available_resources().get("GPU", 0.0) - total) < 1e-6)
     before = ray.available_resources().get("GPU", 0.0)
     actors = [learner_actor(ray, 0.5, 0.25) for _ in range(2)]
     try:
