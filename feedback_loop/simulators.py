@@ -19,11 +19,18 @@ class SimulatorError(ValueError):
     """The configured simulator or real data cannot be used; the message says why."""
 
 
-def _load_plugins() -> None:
-    """Let installed packages register their simulators (our own entry-point group)."""
+def _load_plugin_for(sim_id: str) -> None:
+    """Let the installed package that owns ``sim_id``'s namespace register it.
+
+    An id ``my_pkg/MySim-v0`` loads only the entry point named ``my_pkg`` of the
+    ``feedback_loop.simulators`` group: no plug-in code runs that the config did not name.
+    """
     from importlib.metadata import entry_points
 
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+    namespace = sim_id.split("/", 1)[0] if "/" in sim_id else None
+    if namespace is None:
+        return
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=namespace):
         register = entry.load()
         if callable(register):
             register()
@@ -33,7 +40,7 @@ def make_simulator(sim_id: str, kwargs: dict | None = None) -> gym.Env:
     """Instantiate a simulator from a gymnasium id or a ``module:Class`` import path."""
     kwargs = kwargs or {}
     if sim_id not in gym.registry:
-        _load_plugins()
+        _load_plugin_for(sim_id)
     if sim_id in gym.registry:
         try:
             return gym.make(sim_id, disable_env_checker=True, **kwargs).unwrapped
