@@ -38,28 +38,29 @@ def train_and_test(
     return evaluate(model, *to_tensors(x_test, y_test, device, settings.input_scale), num_classes)["accuracy"]
 
 
-@ray.remote(num_cpus=1)
-def synthetic_test_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
-                            learner: dict[str, Any], seed: int) -> float:
-    """Generate ``learner.samples`` samples at ``params``/``ranges`` (data seed = ``seed``), train, test."""
+def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
+                        learner: dict[str, Any], seed: int, split: str) -> float:
     torch.set_num_threads(1)
     env = make_simulator(sim_id, sim_kwargs)
     config = LearnerConfig(**learner)
     x, y = generate_batch(env, params, config.samples, seed + 7_000_000, ranges)
     real = env.real_data()
-    return train_and_test(x, y, real.x_test, real.y_test, config, env.num_classes, seed)
+    x_eval, y_eval = (real.x_test, real.y_test) if split == "test" else (real.x_val, real.y_val)
+    return train_and_test(x, y, x_eval, y_eval, config, env.num_classes, seed)
+
+
+@ray.remote(num_cpus=1)
+def synthetic_test_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
+                            learner: dict[str, Any], seed: int) -> float:
+    """Generate ``learner.samples`` samples at ``params``/``ranges`` (data seed from ``seed``), train, test."""
+    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, "test")
 
 
 @ray.remote(num_cpus=1)
 def synthetic_validation_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
                                   learner: dict[str, Any], seed: int) -> float:
     """As ``synthetic_test_accuracy`` but scored on the real *validation* half (for model selection)."""
-    torch.set_num_threads(1)
-    env = make_simulator(sim_id, sim_kwargs)
-    config = LearnerConfig(**learner)
-    x, y = generate_batch(env, params, config.samples, seed + 7_000_000, ranges)
-    real = env.real_data()
-    return train_and_test(x, y, real.x_val, real.y_val, config, env.num_classes, seed)
+    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, "validation")
 
 
 @ray.remote(num_cpus=1)

@@ -24,7 +24,7 @@ import ray
 from ray.exceptions import RayError
 
 from .actors import GeneratorActor, LearnerActor
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, dump_config, load_config
 from .policies import Candidate, Outcome, Policy, make_policy
 from .progress import Progress
@@ -452,9 +452,7 @@ class LoopRunner:
             return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
 
     def _save_weights(self, weights: dict[str, np.ndarray], name: str) -> None:
-        tmp = self.run_dir / f".{name}.tmp.npz"
-        np.savez(tmp, **weights)
-        tmp.replace(self.run_dir / name)
+        atomic_write(self.run_dir / name, lambda handle: np.savez(handle, **weights))
 
     def _refill(self, in_flight: dict, queue: list[Candidate], max_in_flight: int, started: float) -> None:
         """Ask for (or take back from ``queue``) candidates until ``max_in_flight`` are in flight."""

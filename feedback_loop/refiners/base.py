@@ -8,13 +8,13 @@ labels*. Batches are numpy arrays ``(N, C, H, W)`` in the simulator's own units 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..checkpoint import atomic_write
 
 
 class Refiner(ABC):
@@ -112,16 +112,8 @@ def save_state(state: dict[str, np.ndarray], name: str, path: str | Path) -> Pat
     if _NAME_KEY in arrays:
         raise ValueError(f"weight name {_NAME_KEY!r} is reserved")
     arrays[_NAME_KEY] = np.array(name)  # a unicode array: no pickle needed
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:  # a handle, so numpy does not append ".npz"
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A handle, so numpy does not append ".npz" to the temp file's name.
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
     return path
 
 
