@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 
 from .actors import GeneratorActor, LearnerActor
 from .checkpoint import atomic_write, atomic_write_text, load_checkpoint, save_checkpoint
@@ -137,6 +137,7 @@ class LoopRunner:
         self._weights: dict[str, np.ndarray] | None = None  # the last persistent step's model
         self._stop_requested = False
         self._previous_sigint = None
+        self._persistent_retries = 0  # persistent steps redone after their learner died
 
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
@@ -382,6 +383,9 @@ class LoopRunner:
                     candidate, learner_index = in_flight.pop(ref)
                     self._learner_load[learner_index] -= 1
                     outcome = self._collect(ref)
+                    if outcome is None:  # a persistent step lost with its actor: redo it, restored
+                        queue.insert(0, candidate)
+                        continue
                     told.append((candidate, outcome))
                     self._unlogged.append((candidate, outcome, self._tell(candidate, outcome, started)))
                 # Hand the learners their next work before the slow bookkeeping (MLflow writes,
@@ -434,7 +438,7 @@ class LoopRunner:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
 
-    def _collect(self, ref: ray.ObjectRef) -> Outcome:
+    def _collect(self, ref: ray.ObjectRef) -> Outcome | None:
         self._weights = None
         try:
             result = ray.get(ref)
@@ -448,8 +452,31 @@ class LoopRunner:
                 outcome.metrics["realism"] = float(ray.get(realism))
             return outcome
         except RayError as err:  # the generator raised, or an actor died
+            lost = isinstance(err, (ActorDiedError, ActorUnavailableError))
+            if self.persistent and lost and self._persistent_retries < self.config.resources.max_task_retries:
+                self._persistent_retries += 1
+                self._restore_persistent_model()
+                return None
             first_line = str(err).strip().splitlines()
             return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
+
+    def _restore_persistent_model(self, wait_seconds: float = 120.0) -> None:
+        """A restarted persistent learner has lost its model: wait until Ray has it back up, then
+        give it the last saved model (its steps are never retried blindly on a fresh model)."""
+        learner = self.learners[0]
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                ray.get(learner.device_name.remote(), timeout=10)
+                break
+            except RayError:
+                if time.monotonic() > deadline:
+                    return  # the step counts as failed; Ray's max_restarts decides what comes next
+                time.sleep(0.5)
+        weights_file = self.run_dir / WEIGHTS_FILE
+        if weights_file.is_file():
+            with np.load(weights_file, allow_pickle=False) as saved:
+                learner.set_weights.remote({k: saved[k] for k in saved.files})
 
     def _save_weights(self, weights: dict[str, np.ndarray], name: str) -> None:
         atomic_write(self.run_dir / name, lambda handle: np.savez(handle, **weights))

@@ -127,3 +127,23 @@ def test_corrupt_checkpoint_is_refused_by_resume(tmp_path, capsys):
     (run_dir / "checkpoint.json").write_text('{"format": "feedback-loop-checkpoint", "version": 1, "sha256": "00", "state": {}}')
     assert main(["resume", str(run_dir)]) == 2
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri, tmp_path):
+    config = tiny_config(10, "policy.name=adr", "learner.persistent_samples=500", "learner.epochs=3",
+                         "learner.persistent_epochs=3", name="test-kill-persistent")
+    runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
+    outcomes = []
+
+    def kill_after_five(candidate, outcome):
+        outcomes.append(outcome)
+        if len(outcomes) == 5:
+            ray.kill(runner.learners[0], no_restart=False)
+
+    summary = runner.run(progress=False, on_outcome=kill_after_five)
+    assert summary["evaluations"] == 10 and summary["status"] == "finished"
+    before = outcomes[4].metrics["fresh_accuracy"]
+    assert summary["failed_evaluations"] == 0  # the lost steps were redone on the restored model
+    after = outcomes[5]
+    # A fresh model would be at chance (~0.5) on its first batch; the restored one is not.
+    assert after.metrics["fresh_accuracy"] > 0.7 and before > 0.7
