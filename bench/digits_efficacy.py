@@ -71,7 +71,8 @@ def main() -> None:
     full_ranges = ParamCodec(env.param_space).full_ranges()
     seeds = [1000 + k for k in range(args.seeds)]
     best_params, best_ranges, rescored = select_best(run_dir, sim, learner, seeds, args.top_k)
-    (run_dir / "selected_params.json").write_text(json.dumps({"params": best_params, "ranges": best_ranges}, indent=1))
+    # Same keys as summary.json, so bench/refiner_effect.py --best-params can read it.
+    (run_dir / "selected_params.json").write_text(json.dumps({"best_params": best_params, "best_ranges": best_ranges}, indent=1))
     settings = {
         "uniform_dr": (None, full_ranges),
         "nominal": (None, None),
