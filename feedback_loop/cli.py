@@ -26,6 +26,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError)
 
 
+SHOWN_PARAMS = 16  # a simulator may have dozens; summary.json has them all
+
+
 def _print_table(summary: dict[str, Any]) -> None:
     rows = [
         ("policy", summary.get("policy") + (f" ({summary['sampler']})" if summary.get("sampler") else "")),
@@ -43,9 +46,12 @@ def _print_table(summary: dict[str, Any]) -> None:
         if value not in (None, "-"):
             print(f"  {name.ljust(width)}  {value}")
     if summary.get("best_params"):
+        params = list(summary["best_params"].items())
         print("  best parameters:")
-        for key, value in summary["best_params"].items():
+        for key, value in params[:SHOWN_PARAMS]:
             print(f"    {key} = {value:.4g}" if isinstance(value, float) else f"    {key} = {value}")
+        if len(params) > SHOWN_PARAMS:
+            print(f"    ... and {len(params) - SHOWN_PARAMS} more in {summary.get('run_dir')}/summary.json")
     uri = summary.get("mlflow_tracking_uri", "")
     print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
 
