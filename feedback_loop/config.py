@@ -100,6 +100,9 @@ class ResourcesConfig:
     """Extra candidates in flight per learner, so their data is generated while learners train."""
     shards: int = 1
     """Shards each candidate's data is split into (spread over the generator actors)."""
+    placement: str = "none"
+    """``pack``: one placement group per learner slot keeps its own generator and the learner on one node
+    (``resources.generators`` is then one per learner); ``none``: Ray places actors freely."""
     max_restarts: int = 3
     """How often Ray restarts a dead generator or learner actor."""
     max_task_retries: int = 2
@@ -183,6 +186,8 @@ class Config:
             if value < low or (high is not None and value > high):
                 allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: {allowed}")
+        if self.resources.placement not in ("none", "pack"):
+            raise ConfigError(f"resources.placement: unknown value {self.resources.placement!r}; choose none or pack")
         if self.refiner.name not in ("none", "simgan"):
             raise ConfigError(f"refiner.name: unknown refiner {self.refiner.name!r}; choose none or simgan")
         if self.refiner.fit_samples < 1:

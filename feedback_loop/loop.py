@@ -138,6 +138,7 @@ class LoopRunner:
         self._stop_requested = False
         self._previous_sigint = None
         self._persistent_retries = 0  # persistent steps redone after their learner died
+        self._slots: list = []  # placement groups, one per learner slot (resources.placement: pack)
 
     # -- setup ---------------------------------------------------------------------------------
     @classmethod
@@ -196,22 +197,27 @@ class LoopRunner:
             self._check_fits()
         sim = self.config.simulator
         prefix = f"feedback-loop-{self.state.run_id}"
+        learner_count = 1 if self.persistent else res.learners  # a persistent policy trains one model
+        # placement "pack": one placement group per learner slot holds its own generator and the
+        # learner on one node, so a candidate's shards never cross the network.
+        self._slots = self._placement_groups(learner_count) if res.placement == "pack" else []
+        generator_count = learner_count if self._slots else res.generators
         self.generators = [
             GeneratorActor.options(num_cpus=res.generator_cpus, num_gpus=res.generator_gpus,
                                    name=f"{prefix}-generator-{i}", max_restarts=res.max_restarts,
-                                   max_task_retries=res.max_task_retries).remote(sim.id, sim.kwargs, res.generator_cpus)
-            for i in range(res.generators)
+                                   max_task_retries=res.max_task_retries,
+                                   **self._in_slot(i, 0)).remote(sim.id, sim.kwargs, res.generator_cpus)
+            for i in range(generator_count)
         ]
         # Held on self: a restarted actor re-reads its constructor arguments from the object store.
         self._real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
         learner = dataclasses.asdict(self.config.learner)
-        # A persistent policy trains one model continuously: one learner, steps in order.
-        learner_count = 1 if self.persistent else res.learners
         self.learners = [
             LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
                                  name=f"{prefix}-learner-{i}", max_restarts=res.max_restarts,
                                  # a restarted persistent learner has lost its model: never retry its steps
-                                 max_task_retries=0 if self.persistent else res.max_task_retries).remote(
+                                 max_task_retries=0 if self.persistent else res.max_task_retries,
+                                 **self._in_slot(i, 1)).remote(
                 learner, self._real_ref, self.input_shape, self.num_classes, res.learner_cpus)
             for i in range(learner_count)
         ]
@@ -223,6 +229,37 @@ class LoopRunner:
         self._next_generator = 0
         self._start_refiner(prefix)
 
+    def _placement_groups(self, count: int) -> list:
+        """One STRICT_PACK placement group per learner slot: [generator bundle, learner bundle]."""
+        from ray.util.placement_group import placement_group
+
+        res = self.config.resources
+
+        def bundle(cpus: float, gpus: float) -> dict[str, float]:
+            return {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+
+        groups = [placement_group([bundle(res.generator_cpus, res.generator_gpus),
+                                   bundle(res.learner_cpus, res.learner_gpus)], strategy="STRICT_PACK")
+                  for _ in range(count)]
+        ready, _ = ray.wait([g.ready() for g in groups], num_returns=count, timeout=120)
+        if len(ready) < count:
+            for group in groups:
+                ray.util.remove_placement_group(group)
+            raise ResourceError(
+                f"resources.placement: only {len(ready)} of {count} placement groups (generator + learner "
+                "on one node) could be placed within 120 s; lower resources.learners or the *_cpus/_gpus shares"
+            )
+        return groups
+
+    def _in_slot(self, slot: int, bundle: int) -> dict:
+        """Actor options that put it into bundle ``bundle`` of learner slot ``slot``'s placement group."""
+        if not self._slots:
+            return {}
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(
+            placement_group=self._slots[slot], placement_group_bundle_index=bundle)}
+
     def _check_fits(self) -> None:
         """Refuse, with a clear message, actors that this (single-node) Ray could never place.
 
@@ -233,24 +270,25 @@ class LoopRunner:
         res = self.config.resources
         have = ray.cluster_resources()
         learner_count = 1 if getattr(self, "persistent", False) else res.learners
+        generators = learner_count if res.placement == "pack" else res.generators
         refiner = self.config.refiner
         refiner_cpus = refiner.cpus if refiner.name != "none" else 0.0
-        need_cpu = res.generators * res.generator_cpus + learner_count * res.learner_cpus + refiner_cpus
-        requests = [res.generator_gpus] * res.generators + [res.learner_gpus] * learner_count
+        need_cpu = generators * res.generator_cpus + learner_count * res.learner_cpus + refiner_cpus
+        requests = [res.generator_gpus] * generators + [res.learner_gpus] * learner_count
         if refiner.name != "none":
             requests.append(refiner.gpus)
         need_gpu = gpus_to_pack(requests)
         have_gpu = int(have.get("GPU", 0) + 1e-9)
         if need_cpu > have.get("CPU", 0) + 1e-9:
             raise ResourceError(
-                f"resources: the actors ask for {need_cpu:g} CPUs ({res.generators} generators × "
+                f"resources: the actors ask for {need_cpu:g} CPUs ({generators} generators × "
                 f"{res.generator_cpus:g} + {learner_count} learners × {res.learner_cpus:g}"
                 f"{f' + refiner {refiner_cpus:g}' if refiner_cpus else ''}) but Ray has "
                 f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares"
             )
         if need_gpu > have_gpu:
             raise ResourceError(
-                f"resources: the actors need {need_gpu} GPUs ({res.generators} generators × "
+                f"resources: the actors need {need_gpu} GPUs ({generators} generators × "
                 f"{res.generator_gpus:g} + {learner_count} learners × {res.learner_gpus:g}, a fractional "
                 f"share never spanning two GPUs) but Ray has {have.get('GPU', 0):g}; "
                 "lower resources.learners or resources.learner_gpus (e.g. 0.5 packs 2 learners per GPU), "
@@ -262,6 +300,9 @@ class LoopRunner:
         for actor in getattr(self, "generators", []) + getattr(self, "learners", []) + refiner:
             ray.kill(actor, no_restart=True)
         self.generators, self.learners, self.refiner = [], [], None
+        for group in getattr(self, "_slots", []):
+            ray.util.remove_placement_group(group)
+        self._slots = []
 
     # -- the refiner (optional): synthetic shards pass through it on their way to the learners ------
     def _start_refiner(self, prefix: str) -> None:
@@ -321,17 +362,20 @@ class LoopRunner:
         shards = min(self.config.resources.shards, n)
         sizes = [n // shards + (1 if i < n % shards else 0) for i in range(shards)]
         seed_id = candidate.id if seed_id is None else seed_id
+        index = int(np.argmin(self._learner_load))
         shard_refs = []
         for i, size in enumerate(sizes):
-            generator = self.generators[self._next_generator % len(self.generators)]
-            self._next_generator += 1
+            if self._slots:  # the learner's own generator, in its placement group
+                generator = self.generators[index]
+            else:
+                generator = self.generators[self._next_generator % len(self.generators)]
+                self._next_generator += 1
             shard_refs.append(generator.generate.remote(
                 candidate.params, candidate.ranges, size, data_seed(self.config.seed, seed_id, i)))
         realism = None
         if self.refiner is not None:
             shard_refs = [self.refiner.refine.remote(ref) for ref in shard_refs]
             realism = self.refiner.realism.remote(shard_refs[0])
-        index = int(np.argmin(self._learner_load))
         self._learner_load[index] += 1
         learner = self.learners[index]
         if step:

@@ -113,3 +113,29 @@ def test_gpu_request_on_a_gpu_less_count_is_a_clear_error(ray_session, tracking_
     cfg = config("resources.learners=1", "resources.learner_gpus=3", "resources.learner_cpus=0.5")
     with pytest.raises(ResourceError, match="need 3 GPUs"):
         LoopRunner(cfg, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+
+
+def test_placement_pack_keeps_each_generator_with_its_learner(ray_session, tracking_uri, tmp_path):
+    """placement: pack puts each learner slot (its generator + its learner) in one placement group."""
+    from ray.util import placement_group_table
+
+    from tests.test_loop import tiny_config
+
+    config = tiny_config(4, "resources.placement=pack", "resources.learners=2", "resources.learner_cpus=0.5",
+                         "resources.generator_cpus=0.25", name="test-pack")
+    runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
+    groups_seen = []
+
+    def record(candidate, outcome):
+        if not groups_seen:
+            groups_seen.extend(runner._slots)
+
+    summary = runner.run(progress=False, on_outcome=record)
+    assert summary["evaluations"] == 4 and summary["status"] == "finished"
+    assert len(groups_seen) == 2
+    for group in groups_seen:
+        entry = placement_group_table(group)
+        assert entry["strategy"] == "STRICT_PACK"
+        assert [b.get("CPU") for b in entry["bundles"].values()] == [0.25, 0.5]
+    # removed with the actors at the end of the run
+    assert all(placement_group_table(g)["state"] == "REMOVED" for g in groups_seen)
