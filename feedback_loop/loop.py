@@ -417,7 +417,7 @@ class LoopRunner:
         self._catch_sigint()
         try:
             self._refill(in_flight, queue, max_in_flight, started)
-            self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+            self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
             while in_flight:
                 done, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
                 if self._stop_requested:
@@ -438,7 +438,7 @@ class LoopRunner:
                 self._log_told()
                 self._maybe_refresh_refiner()
                 # One checkpoint holds the told outcomes and the new pending candidates together.
-                self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+                self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
                 for candidate, outcome in told:
                     bar.update(self.state.evaluations, self._best_score(), self._elapsed(started))
                     if on_outcome is not None:
@@ -454,7 +454,7 @@ class LoopRunner:
                     pass
             self.state.status = "interrupted"
             self._log_told()  # a told outcome goes into the checkpoint only with its child run
-            self._checkpoint(pending=[c for c, _ in in_flight.values()], started=started)
+            self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
             self.tracker.client.set_terminated(self.state.mlflow_run_id, status="KILLED")
             raise
         finally:
