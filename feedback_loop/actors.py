@@ -9,21 +9,24 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import ray
 import torch
 
+from .config import LearnerConfig
 from .envs.generation import generate_batch
-from .learners import TrainSettings, build_model, evaluate, pick_device, to_tensors, train_and_score, train_epochs
+from .learners import (TrainSettings, build_model, evaluate, limit_torch_threads, pick_device, to_tensors,
+                       train_and_score, train_epochs)
 from .policies import Outcome
 from .simulators import make_simulator
 
 
-def _limit_threads(num_cpus: float) -> None:
-    # An actor must stay inside its CPU share: torch would otherwise use every core.
-    torch.set_num_threads(max(1, int(round(num_cpus))))
+def _failed(candidate_id: int, err: Exception, samples: int) -> dict:
+    """A failed ``Outcome`` (as a dict) carrying the error's one-line text."""
+    detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+    return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
 
 
 @ray.remote
@@ -31,7 +34,7 @@ class GeneratorActor:
     """Holds one simulator instance and renders batches of it on request."""
 
     def __init__(self, sim_id: str, sim_kwargs: dict, num_cpus: float = 1.0) -> None:
-        _limit_threads(num_cpus)
+        limit_torch_threads(num_cpus)
         self.device = pick_device(ray.get_gpu_ids())
         kwargs = dict(sim_kwargs)
         if self.device.type == "cuda" and "device" not in kwargs:
@@ -62,15 +65,12 @@ class LearnerActor:
         num_classes: int,
         num_cpus: float = 1.0,
     ) -> None:
-        _limit_threads(num_cpus)
+        limit_torch_threads(num_cpus)
         self.device = pick_device(ray.get_gpu_ids())
         self.model_name = learner["model"]
         self.hidden = learner.get("hidden")
         self.init_seed = int(learner["seed"])
-        self.settings = TrainSettings(
-            epochs=learner["epochs"], batch_size=learner["batch_size"], lr=learner["lr"],
-            weight_decay=learner["weight_decay"], input_scale=learner["input_scale"],
-        )
+        self.settings = TrainSettings.of(LearnerConfig(**learner))
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         x_val, y_val, x_test, y_test = real
@@ -91,16 +91,19 @@ class LearnerActor:
             raise ValueError(f"generated samples have shape {x.shape[1:]}, the real data {self.input_shape}")
         return x, y
 
+    def _timed(self, candidate_id: int, work: Callable[[], dict]) -> dict:
+        started = time.time()
+        try:
+            return work()
+        finally:
+            self._spans.append((candidate_id, started, time.time()))
+
     def evaluate(self, candidate_id: int, with_test: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Train a fresh model on the candidate's shards; its ``Outcome`` as a dict.
 
         A failing simulator batch or training step fails this evaluation, not the actor.
         """
-        started = time.time()
-        try:
-            return self._evaluate(candidate_id, with_test, shards)
-        finally:
-            self._spans.append((candidate_id, started, time.time()))
+        return self._timed(candidate_id, lambda: self._evaluate(candidate_id, with_test, shards))
 
     def _evaluate(self, candidate_id: int, with_test: bool, shards) -> dict:
         samples = 0
@@ -115,17 +118,12 @@ class LearnerActor:
                 outcome.metrics["test_accuracy"] = test["accuracy"]
             return outcome.to_dict()
         except Exception as err:  # reported to the policy as a failed evaluation
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+            return _failed(candidate_id, err, samples)
 
     # -- persistent mode: one model trains on while the policy moves the parameters -------------
     def train_step(self, candidate_id: int, epochs: int, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Score the persistent model on the fresh batch, train on it, then score on validation."""
-        started = time.time()
-        try:
-            return self._train_step(candidate_id, epochs, shards)
-        finally:
-            self._spans.append((candidate_id, started, time.time()))
+        return self._timed(candidate_id, lambda: self._train_step(candidate_id, epochs, shards))
 
     def _train_step(self, candidate_id: int, epochs: int, shards) -> dict:
         samples = 0
@@ -133,11 +131,7 @@ class LearnerActor:
             x, y = self._concat(shards)
             samples = len(x)
             if self.model is None:
-                torch.manual_seed(self.init_seed)
-                self.model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
-                self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
-                                                  weight_decay=self.settings.weight_decay)
-                self.generator = torch.Generator().manual_seed(self.init_seed)
+                self._new_persistent_model(generator_seed=self.init_seed)
             start = time.perf_counter()
             xt, yt = to_tensors(x, y, self.device, self.settings.input_scale)
             fresh = evaluate(self.model, xt, yt, self.num_classes)
@@ -154,8 +148,7 @@ class LearnerActor:
             result["weights"] = self.get_weights()
             return result
         except Exception as err:
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            return Outcome.failed(f"candidate {candidate_id}: {detail}", samples=samples).to_dict()
+            return _failed(candidate_id, err, samples)
 
     def spans(self) -> list[tuple[int, float, float]]:
         """``(candidate_id, start, end)`` wall-clock times of every evaluation or step so far."""
@@ -174,12 +167,16 @@ class LearnerActor:
         return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self._new_persistent_model(generator_seed=self.init_seed + 1)
+        self.model.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+
+    def _new_persistent_model(self, generator_seed: int) -> None:
+        """A freshly initialized persistent model with its own Adam and minibatch-order generator."""
         torch.manual_seed(self.init_seed)
         self.model = build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
-        self.model.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
                                           weight_decay=self.settings.weight_decay)
-        self.generator = torch.Generator().manual_seed(self.init_seed + 1)
+        self.generator = torch.Generator().manual_seed(generator_seed)
 
     def device_name(self) -> str:
         return str(self.device)

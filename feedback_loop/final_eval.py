@@ -19,18 +19,13 @@ from .learners import TrainSettings, build_model, evaluate, to_tensors, train_ep
 from .simulators import make_simulator
 
 
-def settings_of(learner: LearnerConfig) -> TrainSettings:
-    return TrainSettings(epochs=learner.epochs, batch_size=learner.batch_size, lr=learner.lr,
-                         weight_decay=learner.weight_decay, input_scale=learner.input_scale)
-
-
 def train_and_test(
     x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, learner: LearnerConfig,
     num_classes: int, seed: int,
 ) -> float:
     """Test accuracy of the learner trained from scratch (init seed ``seed``) on ``(x, y)``."""
     device = torch.device("cpu")
-    settings = settings_of(learner)
+    settings = TrainSettings.of(learner)
     torch.manual_seed(seed)
     model = build_model(learner.model, tuple(x.shape[1:]), num_classes, learner.hidden)
     xt, yt = to_tensors(x, y, device, settings.input_scale)

@@ -221,10 +221,8 @@ class LoopRunner:
                 learner, self._real_ref, self.input_shape, self.num_classes, res.learner_cpus)
             for i in range(learner_count)
         ]
-        weights_file = self.run_dir / WEIGHTS_FILE
-        if self.persistent and weights_file.is_file():  # resume the persistent model where it was
-            with np.load(weights_file, allow_pickle=False) as saved:
-                self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
+        if self.persistent:  # resume the persistent model where it was
+            self._send_saved_weights(WEIGHTS_FILE)
         self._learner_load = [0] * len(self.learners)
         self._next_generator = 0
         self._start_refiner(prefix)
@@ -507,20 +505,25 @@ class LoopRunner:
     def _restore_persistent_model(self, wait_seconds: float = 120.0) -> None:
         """A restarted persistent learner has lost its model: wait until Ray has it back up, then
         give it the last saved model (its steps are never retried blindly on a fresh model)."""
-        learner = self.learners[0]
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                ray.get(learner.device_name.remote(), timeout=10)
+                ray.get(self.learners[0].device_name.remote(), timeout=10)
                 break
             except RayError:
                 if time.monotonic() > deadline:
                     return  # the step counts as failed; Ray's max_restarts decides what comes next
                 time.sleep(0.5)
-        weights_file = self.run_dir / WEIGHTS_FILE
-        if weights_file.is_file():
-            with np.load(weights_file, allow_pickle=False) as saved:
-                learner.set_weights.remote({k: saved[k] for k in saved.files})
+        self._send_saved_weights(WEIGHTS_FILE)
+
+    def _send_saved_weights(self, name: str) -> bool:
+        """Give the persistent learner the model saved in ``run_dir/name``, if there is one."""
+        path = self.run_dir / name
+        if not path.is_file():
+            return False
+        with np.load(path, allow_pickle=False) as saved:
+            self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
+        return True
 
     def _save_weights(self, weights: dict[str, np.ndarray], name: str) -> None:
         atomic_write(self.run_dir / name, lambda handle: np.savez(handle, **weights))
@@ -592,10 +595,8 @@ class LoopRunner:
         jobs: dict[str, list[ray.ObjectRef]] = {}
         best = self.state.best
         persistent_test = None
-        if self.persistent and (self.run_dir / BEST_WEIGHTS_FILE).is_file():
-            # A persistent policy delivers its model at the best validation score.
-            with np.load(self.run_dir / BEST_WEIGHTS_FILE, allow_pickle=False) as saved:
-                self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
+        # A persistent policy delivers its model at the best validation score.
+        if self.persistent and self._send_saved_weights(BEST_WEIGHTS_FILE):
             persistent_test = self.learners[0].test_score.remote()
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])

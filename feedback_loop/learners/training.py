@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,17 @@ class TrainSettings:
     lr: float = 1e-3
     weight_decay: float = 0.0
     input_scale: float = 1.0
+
+    @classmethod
+    def of(cls, learner: Any) -> "TrainSettings":
+        """The settings of a ``LearnerConfig`` (or any object with the same fields)."""
+        return cls(epochs=learner.epochs, batch_size=learner.batch_size, lr=learner.lr,
+                   weight_decay=learner.weight_decay, input_scale=learner.input_scale)
+
+
+def limit_torch_threads(num_cpus: float) -> None:
+    """Keep a process inside its CPU share: torch would otherwise use every core."""
+    torch.set_num_threads(max(1, int(round(num_cpus))))
 
 
 def pick_device(gpu_ids: list | None = None) -> torch.device:

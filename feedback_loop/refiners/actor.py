@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 import ray
-import torch
 
-from ..learners import pick_device
+from ..learners import limit_torch_threads, pick_device
 from . import make_refiner
 
 
@@ -40,7 +39,7 @@ class RefinerActor:
     """
 
     def __init__(self, name: str = "simgan", options: dict[str, Any] | None = None, num_cpus: float = 1.0) -> None:
-        torch.set_num_threads(max(1, int(round(num_cpus))))
+        limit_torch_threads(num_cpus)
         self.device = pick_device(ray.get_gpu_ids())
         self.refiner = make_refiner(name, options, device=self.device)
 
