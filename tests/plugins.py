@@ -41,3 +41,14 @@ class NoLabelEnv(GaussianMixtureEnv):
     def reset(self, *, seed=None, options=None):
         obs, _ = super().reset(seed=seed, options=options)
         return obs, {}
+
+
+class SlowGaussianMixture(GaussianMixtureEnv):
+    """Takes at least half a second per batch, so that a signal sent after the third evaluation
+    always lands while the run is still going, however fast the machine."""
+
+    def sample_batch(self, params, n, seed):
+        import time
+
+        time.sleep(0.5)
+        return super().sample_batch(params, n, seed)

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.faults
 
 SMALL = ["--set", "learner.samples=300", "--set", "learner.epochs=3", "--set", "budget.evaluations=10",
          "--set", "resources.learners=1", "--set", "resources.learner_cpus=1", "--set", "name=test-faults",
-         "--no-progress"]
+         # paced: on a fast machine all 10 evaluations finished before the signal arrived
+         "--set", "simulator.id=tests.plugins:SlowGaussianMixture", "--no-progress"]
 
 
 def start_cli(run_dir: Path, tracking_uri: str, *extra: str) -> subprocess.Popen:
@@ -72,6 +73,8 @@ def test_driver_sigkill_then_resume_keeps_every_evaluation_once(tracking_uri, tm
     wait_for_evaluations(run_dir, 4, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    state = load_checkpoint(run_dir / "checkpoint.json")
+    assert state["status"] == "running" and state["evaluations"] < 10  # killed mid-run, not after it
     result = resume_cli(run_dir)
     assert result.returncode == 0, result.stderr
     assert_exactly_once(run_dir, tracking_uri, 10)
