@@ -22,6 +22,11 @@ from .learners import (TrainSettings, build_model, evaluate, limit_torch_threads
 from .policies import Outcome
 from .simulators import make_simulator
 
+# Keys of a persistent learner's saved state besides its weights; "/" never occurs in a module's
+# state_dict keys, so these cannot collide with a user model's parameter names.
+ADAM_PREFIX = "adam/"  # Adam's moments: adam/<parameter index>/<exp_avg|exp_avg_sq|step>
+GENERATOR_KEY = "generator/minibatch_order"  # the minibatch-order generator's state
+
 
 def _failed(candidate_id: int, err: Exception, samples: int) -> dict:
     """A failed ``Outcome`` (as a dict) carrying the error's one-line text."""
@@ -55,12 +60,17 @@ class GeneratorActor:
 
 @ray.remote
 class LearnerActor:
-    """Trains a fresh task model per candidate on its generated shards and scores it on real data."""
+    """Trains a fresh task model per candidate on its generated shards and scores it on real data.
+
+    The real data comes with every call as ``real = [ObjectRef of (x_val, y_val, x_test, y_test)]``
+    (a nested ref, fetched once and kept), not through the constructor: Ray restarts an actor by
+    re-running its constructor, and it does not keep constructor arguments in the object store
+    alive for that (ray-project/ray#53727). A call, retried after a restart, brings its own ref.
+    """
 
     def __init__(
         self,
         learner: dict[str, Any],
-        real: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
         input_shape: tuple[int, ...],
         num_classes: int,
         num_cpus: float = 1.0,
@@ -73,9 +83,8 @@ class LearnerActor:
         self.settings = TrainSettings.of(LearnerConfig(**learner))
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
-        x_val, y_val, x_test, y_test = real
-        self.val = to_tensors(x_val, y_val, self.device, self.settings.input_scale)
-        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, self.settings.input_scale)
+        self.val: tuple[torch.Tensor, torch.Tensor] | None = None  # set by the first call, see above
+        self.test: tuple[torch.Tensor, torch.Tensor] | None = None
         self.model = None  # the persistent model, created by the first train_step
         self.optimizer = None
         self.generator = None
@@ -91,19 +100,28 @@ class LearnerActor:
             raise ValueError(f"generated samples have shape {x.shape[1:]}, the real data {self.input_shape}")
         return x, y
 
-    def _timed(self, candidate_id: int, work: Callable[[], dict]) -> dict:
+    def _load_real(self, real: list[ray.ObjectRef]) -> None:
+        if self.val is not None:
+            return
+        x_val, y_val, x_test, y_test = ray.get(real[0])
+        self.val = to_tensors(x_val, y_val, self.device, self.settings.input_scale)
+        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, self.settings.input_scale)
+
+    def _timed(self, candidate_id: int, real: list[ray.ObjectRef], work: Callable[[], dict]) -> dict:
         started = time.time()
         try:
+            self._load_real(real)
             return work()
         finally:
             self._spans.append((candidate_id, started, time.time()))
 
-    def evaluate(self, candidate_id: int, with_test: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+    def evaluate(self, real: list[ray.ObjectRef], candidate_id: int, with_test: bool,
+                 *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Train a fresh model on the candidate's shards; its ``Outcome`` as a dict.
 
         A failing simulator batch or training step fails this evaluation, not the actor.
         """
-        return self._timed(candidate_id, lambda: self._evaluate(candidate_id, with_test, shards))
+        return self._timed(candidate_id, real, lambda: self._evaluate(candidate_id, with_test, shards))
 
     def _evaluate(self, candidate_id: int, with_test: bool, shards) -> dict:
         samples = 0
@@ -121,9 +139,10 @@ class LearnerActor:
             return _failed(candidate_id, err, samples)
 
     # -- persistent mode: one model trains on while the policy moves the parameters -------------
-    def train_step(self, candidate_id: int, epochs: int, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+    def train_step(self, real: list[ray.ObjectRef], candidate_id: int, epochs: int,
+                   *shards: tuple[np.ndarray, np.ndarray]) -> dict:
         """Score the persistent model on the fresh batch, train on it, then score on validation."""
-        return self._timed(candidate_id, lambda: self._train_step(candidate_id, epochs, shards))
+        return self._timed(candidate_id, real, lambda: self._train_step(candidate_id, epochs, shards))
 
     def _train_step(self, candidate_id: int, epochs: int, shards) -> dict:
         samples = 0
@@ -154,21 +173,44 @@ class LearnerActor:
         """``(candidate_id, start, end)`` wall-clock times of every evaluation or step so far."""
         return list(self._spans)
 
-    def test_score(self) -> float | None:
+    def test_score(self, real: list[ray.ObjectRef]) -> float | None:
         """Test accuracy of the persistent model (None without a model or a test set)."""
+        self._load_real(real)
         if self.model is None or self.test is None:
             return None
         return evaluate(self.model, *self.test, self.num_classes)["accuracy"]
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        """The persistent model's weights as numpy arrays (saved without pickling)."""
+        """The persistent model's training state as numpy arrays (saved without pickling): its weights,
+        Adam's moments and the minibatch-order generator, so that a
+        resumed or restarted learner trains on exactly as it would have."""
         if self.model is None:
             return {}
-        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        for index, moments in self.optimizer.state_dict()["state"].items():
+            for name, value in moments.items():
+                state[f"{ADAM_PREFIX}{index}/{name}"] = torch.as_tensor(value).detach().cpu().numpy()
+        state[GENERATOR_KEY] = self.generator.get_state().numpy()
+        return state
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_weights` saved (files with weights only get a fresh Adam)."""
         self._new_persistent_model(generator_seed=self.init_seed + 1)
-        self.model.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in weights.items()})
+        model = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()
+                 if not k.startswith(ADAM_PREFIX) and k != GENERATOR_KEY}
+        self.model.load_state_dict(model)
+        moments: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in weights.items():
+            if key.startswith(ADAM_PREFIX):
+                index, name = key[len(ADAM_PREFIX):].split("/", 1)
+                # load_state_dict below moves each moment to its parameter's device
+                moments.setdefault(int(index), {})[name] = torch.as_tensor(np.array(value))
+        if moments:
+            optimizer_state = self.optimizer.state_dict()
+            optimizer_state["state"] = moments
+            self.optimizer.load_state_dict(optimizer_state)
+        if GENERATOR_KEY in weights:
+            self.generator.set_state(torch.as_tensor(np.array(weights[GENERATOR_KEY]), dtype=torch.uint8))
 
     def _new_persistent_model(self, generator_seed: int) -> None:
         """A freshly initialized persistent model with its own Adam and minibatch-order generator."""

@@ -209,8 +209,8 @@ class LoopRunner:
                                    **self._in_slot(i, 0)).remote(sim.id, sim.kwargs, res.generator_cpus)
             for i in range(generator_count)
         ]
-        # Held on self: a restarted actor re-reads its constructor arguments from the object store.
-        self._real_ref = ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))
+        # Sent with every learner call as a nested ref (see LearnerActor), held here for the run.
+        self._real = [ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))]
         learner = dataclasses.asdict(self.config.learner)
         self.learners = [
             LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
@@ -218,7 +218,7 @@ class LoopRunner:
                                  # a restarted persistent learner has lost its model: never retry its steps
                                  max_task_retries=0 if self.persistent else res.max_task_retries,
                                  **self._in_slot(i, 1)).remote(
-                learner, self._real_ref, self.input_shape, self.num_classes, res.learner_cpus)
+                learner, self.input_shape, self.num_classes, res.learner_cpus)
             for i in range(learner_count)
         ]
         if self.persistent:  # resume the persistent model where it was
@@ -377,9 +377,9 @@ class LoopRunner:
         self._learner_load[index] += 1
         learner = self.learners[index]
         if step:
-            ref = learner.train_step.remote(candidate.id, learner_cfg.persistent_epochs, *shard_refs)
+            ref = learner.train_step.remote(self._real, candidate.id, learner_cfg.persistent_epochs, *shard_refs)
         else:
-            ref = learner.evaluate.remote(candidate.id, with_test, *shard_refs)
+            ref = learner.evaluate.remote(self._real, candidate.id, with_test, *shard_refs)
         if realism is not None:
             self._realism[ref] = realism
         return ref, index
@@ -597,7 +597,7 @@ class LoopRunner:
         persistent_test = None
         # A persistent policy delivers its model at the best validation score.
         if self.persistent and self._send_saved_weights(BEST_WEIGHTS_FILE):
-            persistent_test = self.learners[0].test_score.remote()
+            persistent_test = self.learners[0].test_score.remote(self._real)
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])
             jobs["best"] = [self._submit(candidate, with_test=True)[0]]

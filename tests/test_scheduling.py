@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 from feedback_loop.actors import GeneratorActor, LearnerActor
@@ -34,10 +33,9 @@ def wait_for(predicate, timeout: float = 20.0):
 
 
 def learner_actor(ray, gpus: float, cpus: float):
-    real = ray.put((np.zeros((4, 2), np.float32), np.zeros(4, np.int64), None, None))
     learner = {"model": "mlp", "hidden": 8, "seed": 0, "epochs": 1, "batch_size": 4, "lr": 1e-3,
                "weight_decay": 0.0, "input_scale": 1.0}
-    return LearnerActor.options(num_gpus=gpus, num_cpus=cpus).remote(learner, real, (2,), 2, cpus)
+    return LearnerActor.options(num_gpus=gpus, num_cpus=cpus).remote(learner, (2,), 2, cpus)
 
 
 @pytest.mark.parametrize(("requests", "gpus"), [
