@@ -67,17 +67,20 @@ def assert_exactly_once(run_dir: Path, tracking_uri: str, count: int) -> None:
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == count
 
 
-def test_driver_sigkill_then_resume_keeps_every_evaluation_once(tracking_uri, tmp_path):
+@pytest.mark.parametrize("kill_after", [1, 4, 10], ids=["early", "mid-run", "during-final-scoring"])
+def test_driver_sigkill_then_resume_keeps_every_evaluation_once(tracking_uri, tmp_path, kill_after):
     run_dir = tmp_path / "run"
     proc = start_cli(run_dir, tracking_uri)
-    wait_for_evaluations(run_dir, 4, proc)
+    wait_for_evaluations(run_dir, kill_after, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     state = load_checkpoint(run_dir / "checkpoint.json")
-    assert state["status"] == "running" and state["evaluations"] < 10  # killed mid-run, not after it
+    # killed before the run ended: after 10 evaluations it is still retraining the best and the oracle
+    assert state["status"] == "running" and not (run_dir / "summary.json").exists()
     result = resume_cli(run_dir)
     assert result.returncode == 0, result.stderr
     assert_exactly_once(run_dir, tracking_uri, 10)
+    assert json.loads((run_dir / "summary.json").read_text())["test_score"] is not None
 
 
 def test_ctrl_c_checkpoints_marks_killed_and_resumes(tracking_uri, tmp_path):
