@@ -34,8 +34,12 @@ from .tracking import Tracker, resolve_tracking_uri
 CHECKPOINT_FILE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
-WEIGHTS_FILE = "learner_weights.npz"  # the persistent learner's model, saved with every checkpoint
-BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # ... and at its best validation score
+# The persistent learner's training state after step N is saved as learner_weights-N.npz just
+# before the checkpoint that counts step N, which names it; the older file is deleted only after
+# that checkpoint is written. A kill between the two leaves the checkpoint and its file a pair, so
+# a resumed learner never trains twice on (or skips) a batch.
+WEIGHTS_FILE_PATTERN = "learner_weights-{:06d}.npz"
+BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # the persistent model at its best validation score
 REFINER_FILE = "refiner_weights.npz"  # the refiner's weights (numpy only, no pickle)
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
@@ -116,6 +120,7 @@ class RunState:
     best: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
+    weights_file: str | None = None  # the persistent learner's state that goes with this checkpoint
 
 
 class LoopRunner:
@@ -134,7 +139,9 @@ class LoopRunner:
         self.policy: Policy | None = None
         self.state: RunState | None = None
         self.tracker: Tracker | None = None
-        self._weights: dict[str, np.ndarray] | None = None  # the last persistent step's model
+        self._weights: dict[str, np.ndarray] | None = None  # the model of the outcome being collected
+        self._latest_weights: dict[str, np.ndarray] | None = None  # ... of the last told persistent step
+        self._latest_weights_saved = True  # whether _latest_weights is already in a checkpointed file
         self._stop_requested = False
         self._previous_sigint = None
         self._persistent_retries = 0  # persistent steps redone after their learner died
@@ -221,8 +228,8 @@ class LoopRunner:
                 learner, self.input_shape, self.num_classes, res.learner_cpus)
             for i in range(learner_count)
         ]
-        if self.persistent:  # resume the persistent model where it was
-            self._send_saved_weights(WEIGHTS_FILE)
+        if self.persistent and self.state.weights_file:  # resume the persistent model where it was
+            self._send_saved_weights(self.state.weights_file)
         self._learner_load = [0] * len(self.learners)
         self._next_generator = 0
         self._start_refiner(prefix)
@@ -485,8 +492,6 @@ class LoopRunner:
         try:
             result = ray.get(ref)
             self._weights = result.pop("weights", None)
-            if self._weights:
-                self._save_weights(self._weights, WEIGHTS_FILE)
             outcome = Outcome.from_dict(result)
             realism = self._realism.pop(ref, None)
             if realism is not None and outcome.ok:
@@ -514,7 +519,10 @@ class LoopRunner:
                 if time.monotonic() > deadline:
                     return  # the step counts as failed; Ray's max_restarts decides what comes next
                 time.sleep(0.5)
-        self._send_saved_weights(WEIGHTS_FILE)
+        if self._latest_weights is not None:
+            self.learners[0].set_weights.remote(self._latest_weights)
+        elif self.state.weights_file:
+            self._send_saved_weights(self.state.weights_file)
 
     def _send_saved_weights(self, name: str) -> bool:
         """Give the persistent learner the model saved in ``run_dir/name``, if there is one."""
@@ -554,6 +562,8 @@ class LoopRunner:
         state.samples_generated += outcome.samples
         step = state.evaluations
         self.policy.tell(candidate, outcome)
+        if self.persistent and outcome.ok and self._weights:
+            self._latest_weights, self._latest_weights_saved = self._weights, False
         improved = outcome.ok and (state.best is None or outcome.score > state.best["score"])
         if improved:
             state.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
@@ -584,10 +594,17 @@ class LoopRunner:
         state.policy = self.policy.state_dict()
         if pending is not None:
             state.pending = [c.to_dict() for c in pending]
+        previous_weights = state.weights_file
+        if not self._latest_weights_saved:  # the file first, then the checkpoint that names it
+            state.weights_file = WEIGHTS_FILE_PATTERN.format(state.evaluations)
+            self._save_weights(self._latest_weights, state.weights_file)
         snapshot = dataclasses.asdict(state)
         if started is not None:
             snapshot["elapsed_seconds"] = self._elapsed(started)
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, snapshot)
+        self._latest_weights_saved = True
+        if previous_weights and previous_weights != state.weights_file:
+            (self.run_dir / previous_weights).unlink(missing_ok=True)
 
     # -- the end -------------------------------------------------------------------------------
     def _final_scores(self) -> dict[str, float | None]:

@@ -16,8 +16,8 @@ from mlflow import MlflowClient
 
 from feedback_loop.checkpoint import load_checkpoint
 from feedback_loop.cli import main
-from feedback_loop.loop import LoopRunner
-from tests.test_loop import children_of, tiny_config
+from feedback_loop.loop import LoopRunner, resume_loop
+from tests.test_loop import SimulatedCrash, children_of, tiny_config
 
 pytestmark = pytest.mark.faults
 
@@ -153,3 +153,48 @@ def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri
     after = outcomes[5]
     # A fresh model would be at chance (~0.5) on its first batch; the restored one is not.
     assert after.metrics["fresh_accuracy"] > 0.7 and before > 0.7
+
+
+def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stopped(
+        ray_session, tracking_uri, tmp_path, monkeypatch):
+    """The learner's state after step 3 is on disk, the checkpoint counting step 3 is not: resume
+    must redo step 3 from the state after step 2, neither training twice on its batch nor skipping it.
+    One step in flight at a time (prefetch 0) makes the run deterministic, so it must match a run
+    that never stopped, score for score and weight for weight."""
+    import feedback_loop.loop as loop_module
+
+    config = tiny_config(6, "policy.name=adr", "learner.persistent_samples=300", "resources.prefetch=0",
+                         name="test-kill-weights")
+    never_stopped = LoopRunner(config, tmp_path / "straight", tracking_uri=tracking_uri).run(progress=False)
+
+    real_save = loop_module.save_checkpoint
+
+    def crash_before_counting_step_3(path, state):
+        if state["evaluations"] == 3:
+            raise SimulatedCrash  # as if SIGKILLed right after the weights file was written
+        real_save(path, state)
+
+    run_dir = tmp_path / "stopped"
+    monkeypatch.setattr(loop_module, "save_checkpoint", crash_before_counting_step_3)
+    with pytest.raises(SimulatedCrash):
+        LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
+    monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
+    assert load_checkpoint(run_dir / "checkpoint.json")["evaluations"] == 2
+    resumed = resume_loop(run_dir, progress=False)
+
+    def scores(run_dir):
+        return [(h["id"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
+
+    assert scores(run_dir) == scores(tmp_path / "straight")
+    assert resumed["best_score"] == never_stopped["best_score"]
+    assert resumed["test_score"] == never_stopped["test_score"]
+    import numpy as np
+
+    def final_weights(run_dir):
+        with np.load(run_dir / load_checkpoint(run_dir / "checkpoint.json")["weights_file"]) as saved:
+            return {k: saved[k] for k in saved.files}
+
+    straight, again = final_weights(tmp_path / "straight"), final_weights(run_dir)
+    assert straight.keys() == again.keys()
+    for key in straight:
+        np.testing.assert_array_equal(again[key], straight[key], err_msg=key)

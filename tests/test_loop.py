@@ -135,7 +135,8 @@ def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
     assert all(o.ok and "fresh_accuracy" in o.metrics and o.train_loss is not None for o in told)
-    assert (run_dir / "learner_weights.npz").is_file()
+    weights_file = load_checkpoint(run_dir / "checkpoint.json")["weights_file"]
+    assert [p.name for p in run_dir.glob("learner_weights-*.npz")] == [weights_file]  # older ones deleted
     summary = resume_loop(run_dir, progress=False)
     assert summary["evaluations"] == 6 and summary["status"] == "finished"
     assert summary["test_score"] is not None
