@@ -160,3 +160,29 @@ def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracki
     assert refiner_metrics
     artifacts = [a.path for a in client.list_artifacts(summary["mlflow_run_id"])]
     assert {"refinement_grid.png", "best_samples.png"} <= set(artifacts)
+
+
+@pytest.mark.parametrize("policy", ["optuna", "reinforce", "random"])
+def test_resumed_run_matches_one_that_never_stopped(ray_session, tracking_uri, tmp_path, policy):
+    """With one evaluation in flight at a time the loop is deterministic, so stopping and resuming must
+    change nothing: the same candidates, in the same order, with the same scores."""
+    config = tiny_config(8, f"policy.name={policy}", "resources.learners=1", "resources.prefetch=0",
+                         name=f"test-resume-equal-{policy}")
+    never_stopped = LoopRunner(config, tmp_path / "straight", tracking_uri=tracking_uri).run(progress=False)
+    told = []
+
+    def crash_after_three(candidate, outcome):
+        told.append(candidate.id)
+        if len(told) == 3:
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        LoopRunner(config, tmp_path / "stopped", tracking_uri=tracking_uri).run(progress=False,
+                                                                               on_outcome=crash_after_three)
+    resumed = resume_loop(tmp_path / "stopped", progress=False)
+
+    def history(run_dir):
+        return [(h["id"], h["params"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
+
+    assert history(tmp_path / "stopped") == history(tmp_path / "straight")
+    assert (resumed["best_score"], resumed["test_score"]) == (never_stopped["best_score"], never_stopped["test_score"])
