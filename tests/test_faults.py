@@ -179,13 +179,19 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
     monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
-    assert load_checkpoint(run_dir / "checkpoint.json")["evaluations"] == 2
+    stopped = load_checkpoint(run_dir / "checkpoint.json")
+    assert stopped["evaluations"] == 2
+    logged = sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, stopped["mlflow_run_id"]))
+    assert logged == [0, 1, 2]  # step 3 (candidate 2) reached MLflow, not the checkpoint
     resumed = resume_loop(run_dir, progress=False)
 
     def scores(run_dir):
         return [(h["id"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
 
     assert scores(run_dir) == scores(tmp_path / "straight")
+    # step 3's child run was logged before the crash: resume keeps one child per evaluation
+    assert sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, resumed["mlflow_run_id"])) \
+        == list(range(6))
     assert resumed["best_score"] == never_stopped["best_score"]
     assert resumed["test_score"] == never_stopped["test_score"]
     import numpy as np
