@@ -22,10 +22,12 @@ from .learners import (TrainSettings, build_model, evaluate, limit_torch_threads
 from .policies import Outcome
 from .simulators import make_simulator
 
-# Keys of a persistent learner's saved state besides its weights; "/" never occurs in a module's
-# state_dict keys, so these cannot collide with a user model's parameter names.
+# Keys of a persistent learner's saved state besides its weights (state_dict keys are dotted
+# attribute paths, which in practice never contain "/").
 ADAM_PREFIX = "adam/"  # Adam's moments: adam/<parameter index>/<exp_avg|exp_avg_sq|step>
 GENERATOR_KEY = "generator/minibatch_order"  # the minibatch-order generator's state
+TORCH_RNG_KEY = "generator/torch_global"  # torch's global generator (dropout draws from it)
+CUDA_RNG_KEY = "generator/torch_cuda"  # ... and the CUDA one, on a GPU
 
 
 def _failed(candidate_id: int, err: Exception, samples: int) -> dict:
@@ -191,13 +193,16 @@ class LearnerActor:
             for name, value in moments.items():
                 state[f"{ADAM_PREFIX}{index}/{name}"] = torch.as_tensor(value).detach().cpu().numpy()
         state[GENERATOR_KEY] = self.generator.get_state().numpy()
+        state[TORCH_RNG_KEY] = torch.get_rng_state().numpy()
+        if self.device.type == "cuda":
+            state[CUDA_RNG_KEY] = torch.cuda.get_rng_state(self.device).numpy()
         return state
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`get_weights` saved (files with weights only get a fresh Adam)."""
         self._new_persistent_model(generator_seed=self.init_seed + 1)
         model = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()
-                 if not k.startswith(ADAM_PREFIX) and k != GENERATOR_KEY}
+                 if not k.startswith(ADAM_PREFIX) and not k.startswith("generator/")}
         self.model.load_state_dict(model)
         moments: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in weights.items():
@@ -211,6 +216,10 @@ class LearnerActor:
             self.optimizer.load_state_dict(optimizer_state)
         if GENERATOR_KEY in weights:
             self.generator.set_state(torch.as_tensor(np.array(weights[GENERATOR_KEY]), dtype=torch.uint8))
+        if TORCH_RNG_KEY in weights:
+            torch.set_rng_state(torch.as_tensor(np.array(weights[TORCH_RNG_KEY]), dtype=torch.uint8))
+        if CUDA_RNG_KEY in weights and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.as_tensor(np.array(weights[CUDA_RNG_KEY]), dtype=torch.uint8), self.device)
 
     def _new_persistent_model(self, generator_seed: int) -> None:
         """A freshly initialized persistent model with its own Adam and minibatch-order generator."""

@@ -19,11 +19,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .imports import ImportPathError
-    from .loop import ResourceError
+    from .loop import LearnerLostError, ResourceError
     from .simulators import SimulatorError
     from .tracking import TrackingError
 
-    return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError)
+    # Errors whose message says what to do: one line and exit 2, no traceback (unless --debug).
+    return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError,
+            LearnerLostError)
 
 
 SHOWN_PARAMS = 16  # a simulator may have dozens; summary.json has them all

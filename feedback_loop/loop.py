@@ -24,7 +24,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 
 from .actors import GeneratorActor, LearnerActor
-from .checkpoint import atomic_write, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, atomic_write, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, dump_config, load_config
 from .policies import Candidate, Outcome, Policy, make_policy
 from .progress import Progress
@@ -34,14 +34,19 @@ from .tracking import Tracker, resolve_tracking_uri
 CHECKPOINT_FILE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
-# The persistent learner's training state after step N is saved as learner_weights-N.npz just
-# before the checkpoint that counts step N, which names it; the older file is deleted only after
-# that checkpoint is written. A kill between the two leaves the checkpoint and its file a pair, so
-# a resumed learner never trains twice on (or skips) a batch.
-WEIGHTS_FILE_PATTERN = "learner_weights-{:06d}.npz"
-BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # the persistent model at its best validation score
+# The persistent learner's training state after step N is saved as learner_weights-N.npz (and, if
+# step N is the best so far, as best_learner_weights-N.npz) just before the checkpoint that counts
+# step N, which names the files; older files are deleted only after that checkpoint is written. A
+# kill in between leaves checkpoint and files a pair: a resumed learner never trains twice on (or
+# skips) a batch, and the best model always matches the checkpoint's best score.
+PAIRED_FILES = {"weights_file": "learner_weights-{:06d}.npz", "best_weights_file": "best_learner_weights-{:06d}.npz"}
+BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the best model, written when the run ends
 REFINER_FILE = "refiner_weights.npz"  # the refiner's weights (numpy only, no pickle)
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
+
+
+class LearnerLostError(RuntimeError):
+    """The persistent learner died more often than the config tolerates (the run stays resumable)."""
 
 
 class ResourceError(ValueError):
@@ -121,6 +126,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
     weights_file: str | None = None  # the persistent learner's state that goes with this checkpoint
+    best_weights_file: str | None = None  # ... and its state at the best score so far
 
 
 class LoopRunner:
@@ -141,10 +147,10 @@ class LoopRunner:
         self.tracker: Tracker | None = None
         self._weights: dict[str, np.ndarray] | None = None  # the model of the outcome being collected
         self._latest_weights: dict[str, np.ndarray] | None = None  # ... of the last told persistent step
-        self._latest_weights_saved = True  # whether _latest_weights is already in a checkpointed file
+        self._unsaved: dict[str, dict[str, np.ndarray]] = {}  # PAIRED_FILES field -> state, for the next checkpoint
         self._stop_requested = False
         self._previous_sigint = None
-        self._persistent_retries = 0  # persistent steps redone after their learner died
+        self._persistent_retries = 0  # times the persistent learner died and its lost steps were redone
         self._slots: list = []  # placement groups, one per learner slot (resources.placement: pack)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -196,6 +202,7 @@ class LoopRunner:
             self.policy.load_state_dict(self.state.policy)
             self.tracker.reopen_parent(self.state.mlflow_run_id)
             self.tracker.drop_children_except(set(self.state.completed_ids))
+            self._remove_unpaired_files()
 
     def _start_actors(self) -> None:
         res = self.config.resources
@@ -229,7 +236,7 @@ class LoopRunner:
             for i in range(learner_count)
         ]
         if self.persistent and self.state.weights_file:  # resume the persistent model where it was
-            self._send_saved_weights(self.state.weights_file)
+            self._send_saved_weights(self.state.weights_file, required=True)
         self._learner_load = [0] * len(self.learners)
         self._next_generator = 0
         self._start_refiner(prefix)
@@ -422,18 +429,22 @@ class LoopRunner:
         self._catch_sigint()
         try:
             self._refill(in_flight, queue, max_in_flight, started)
-            self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
+            self._checkpoint(pending=self._pending(in_flight, queue), started=started)
             while in_flight:
-                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+                # The persistent learner trains its steps in submission order: take them in that
+                # order too, so the model state that comes with each outcome is the latest one.
+                waiting = list(in_flight)[:1] if self.persistent else list(in_flight)
+                done, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
                 if self._stop_requested:
                     raise KeyboardInterrupt
                 told = []
                 for ref in done:
-                    candidate, learner_index = in_flight.pop(ref)
+                    candidate, learner_index = in_flight[ref]
+                    outcome = self._collect(ref)  # on LearnerLostError the candidate stays pending
+                    del in_flight[ref]
                     self._learner_load[learner_index] -= 1
-                    outcome = self._collect(ref)
-                    if outcome is None:  # a persistent step lost with its actor: redo it, restored
-                        queue.insert(0, candidate)
+                    if outcome is None:  # the persistent learner died: redo its steps, restored once
+                        queue[:0] = [candidate] + self._drop_in_flight(in_flight)
                         continue
                     told.append((candidate, outcome))
                     self._unlogged.append((candidate, outcome, self._tell(candidate, outcome, started)))
@@ -443,15 +454,15 @@ class LoopRunner:
                 self._log_told()
                 self._maybe_refresh_refiner()
                 # One checkpoint holds the told outcomes and the new pending candidates together.
-                self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
+                self._checkpoint(pending=self._pending(in_flight, queue), started=started)
                 for candidate, outcome in told:
                     bar.update(self.state.evaluations, self._best_score(), self._elapsed(started))
                     if on_outcome is not None:
                         on_outcome(candidate, outcome)
             summary = self._finish(started)
-        except KeyboardInterrupt:
-            # Ctrl-C: cancel what is in flight (it stays in the checkpoint's pending list and is
-            # redone on resume), mark the MLflow run killed, and leave a resumable checkpoint.
+        except (KeyboardInterrupt, LearnerLostError):
+            # Ctrl-C, or a learner lost for good: cancel what is in flight (it stays in the checkpoint's
+            # pending list and is redone on resume), mark the MLflow run killed, leave a resumable checkpoint.
             for ref in in_flight:
                 try:
                     ray.cancel(ref)  # queued ones are dropped; the actors are killed just below anyway
@@ -459,7 +470,7 @@ class LoopRunner:
                     pass
             self.state.status = "interrupted"
             self._log_told()  # a told outcome goes into the checkpoint only with its child run
-            self._checkpoint(pending=queue + [c for c, _ in in_flight.values()], started=started)
+            self._checkpoint(pending=self._pending(in_flight, queue), started=started)
             self.tracker.client.set_terminated(self.state.mlflow_run_id, status="KILLED")
             raise
         finally:
@@ -487,6 +498,22 @@ class LoopRunner:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
 
+    @staticmethod
+    def _pending(in_flight: dict, queue: list[Candidate]) -> list[Candidate]:
+        """Asked, not yet told, oldest first: what is in flight was taken from the queue's front
+        (or asked while the queue was empty), so it is older than anything left in the queue."""
+        return [c for c, _ in in_flight.values()] + queue
+
+    def _drop_in_flight(self, in_flight: dict) -> list[Candidate]:
+        """Forget every call in flight (their actor died; they will only fail) and return their
+        candidates in submission order, to be submitted again."""
+        lost = [candidate for candidate, _ in in_flight.values()]
+        for ref in in_flight:
+            self._realism.pop(ref, None)
+        in_flight.clear()
+        self._learner_load = [0] * len(self.learners)
+        return lost
+
     def _collect(self, ref: ray.ObjectRef) -> Outcome | None:
         self._weights = None
         try:
@@ -500,7 +527,15 @@ class LoopRunner:
             return outcome
         except RayError as err:  # the generator raised, or an actor died
             lost = isinstance(err, (ActorDiedError, ActorUnavailableError))
-            if self.persistent and lost and self._persistent_retries < self.config.resources.max_task_retries:
+            if self.persistent and lost:
+                # Ray restarts the actor with a fresh model: give it the last told state back and
+                # redo the lost steps; never let it train on silently from scratch.
+                retries = self.config.resources.max_task_retries
+                if self._persistent_retries >= retries:
+                    raise LearnerLostError(
+                        f"resources.max_task_retries: the persistent learner died {self._persistent_retries + 1} "
+                        f"times (at most {retries} are redone). The run is checkpointed; continue it with "
+                        f"'feedback-loop resume {self.run_dir}' (raise resources.max_task_retries to tolerate more)")
                 self._persistent_retries += 1
                 self._restore_persistent_model()
                 return None
@@ -517,20 +552,29 @@ class LoopRunner:
                 break
             except RayError:
                 if time.monotonic() > deadline:
-                    return  # the step counts as failed; Ray's max_restarts decides what comes next
+                    raise LearnerLostError(
+                        f"resources.max_restarts: the persistent learner did not come back within {wait_seconds:.0f} s "
+                        f"(max_restarts={self.config.resources.max_restarts}). The run is checkpointed; continue it "
+                        f"with 'feedback-loop resume {self.run_dir}'")
                 time.sleep(0.5)
         if self._latest_weights is not None:
-            self.learners[0].set_weights.remote(self._latest_weights)
+            ray.get(self.learners[0].set_weights.remote(self._latest_weights))
         elif self.state.weights_file:
-            self._send_saved_weights(self.state.weights_file)
+            self._send_saved_weights(self.state.weights_file, required=True)
 
-    def _send_saved_weights(self, name: str) -> bool:
-        """Give the persistent learner the model saved in ``run_dir/name``, if there is one."""
-        path = self.run_dir / name
-        if not path.is_file():
+    def _send_saved_weights(self, name: str | None, required: bool = False) -> bool:
+        """Give the persistent learner the state saved in ``run_dir/name``; False if there is none.
+
+        ``required``: the checkpoint names the file, so a missing one is an error, never a silent
+        fresh model."""
+        path = self.run_dir / name if name else None
+        if path is None or not path.is_file():
+            if required:
+                raise CheckpointError(f"{self.run_dir / CHECKPOINT_FILE} names {name}, which is missing from "
+                                      "the run directory: the persistent learner cannot be resumed")
             return False
         with np.load(path, allow_pickle=False) as saved:
-            self.learners[0].set_weights.remote({k: saved[k] for k in saved.files})
+            ray.get(self.learners[0].set_weights.remote({k: saved[k] for k in saved.files}))
         return True
 
     def _save_weights(self, weights: dict[str, np.ndarray], name: str) -> None:
@@ -563,12 +607,12 @@ class LoopRunner:
         step = state.evaluations
         self.policy.tell(candidate, outcome)
         if self.persistent and outcome.ok and self._weights:
-            self._latest_weights, self._latest_weights_saved = self._weights, False
+            self._latest_weights = self._unsaved["weights_file"] = self._weights
         improved = outcome.ok and (state.best is None or outcome.score > state.best["score"])
         if improved:
             state.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
             if self.persistent and self._weights:  # model selection on validation, as for any learner
-                self._save_weights(self._weights, BEST_WEIGHTS_FILE)
+                self._unsaved["best_weights_file"] = self._weights
         state.completed_ids.append(candidate.id)
         state.history.append({
             "step": step, "id": candidate.id, "status": outcome.status, "score": outcome.score,
@@ -594,17 +638,27 @@ class LoopRunner:
         state.policy = self.policy.state_dict()
         if pending is not None:
             state.pending = [c.to_dict() for c in pending]
-        previous_weights = state.weights_file
-        if not self._latest_weights_saved:  # the file first, then the checkpoint that names it
-            state.weights_file = WEIGHTS_FILE_PATTERN.format(state.evaluations)
-            self._save_weights(self._latest_weights, state.weights_file)
+        previous = {field: getattr(state, field) for field in self._unsaved}
+        for field, weights in self._unsaved.items():  # the files first, then the checkpoint naming them
+            name = PAIRED_FILES[field].format(state.evaluations)
+            self._save_weights(weights, name)
+            setattr(state, field, name)
         snapshot = dataclasses.asdict(state)
         if started is not None:
             snapshot["elapsed_seconds"] = self._elapsed(started)
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, snapshot)
-        self._latest_weights_saved = True
-        if previous_weights and previous_weights != state.weights_file:
-            (self.run_dir / previous_weights).unlink(missing_ok=True)
+        self._unsaved.clear()
+        for field, name in previous.items():
+            if name and name != getattr(state, field):
+                (self.run_dir / name).unlink(missing_ok=True)
+
+    def _remove_unpaired_files(self) -> None:
+        """Delete state files no checkpoint names (a kill between a file and its checkpoint)."""
+        named = {self.state.weights_file, self.state.best_weights_file}
+        for pattern in PAIRED_FILES.values():
+            for path in self.run_dir.glob(pattern.replace("{:06d}", "*")):
+                if path.name not in named:
+                    path.unlink(missing_ok=True)
 
     # -- the end -------------------------------------------------------------------------------
     def _final_scores(self) -> dict[str, float | None]:
@@ -613,7 +667,7 @@ class LoopRunner:
         best = self.state.best
         persistent_test = None
         # A persistent policy delivers its model at the best validation score.
-        if self.persistent and self._send_saved_weights(BEST_WEIGHTS_FILE):
+        if self.persistent and self._send_saved_weights(self.state.best_weights_file, required=bool(best)):
             persistent_test = self.learners[0].test_score.remote(self._real)
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])
@@ -658,6 +712,9 @@ class LoopRunner:
             "mean_score": float(np.mean(scores)) if scores else None,
         }
         summary.update(self._final_scores())
+        if self.persistent and state.best_weights_file:  # a stable name for the delivered model
+            source = self.run_dir / state.best_weights_file
+            atomic_write(self.run_dir / BEST_WEIGHTS_FILE, lambda handle: handle.write(source.read_bytes()))
         summary.update({
             "wall_seconds": round(state.elapsed_seconds, 3),
             "mlflow_tracking_uri": self.tracking_uri,

@@ -47,34 +47,37 @@ def test_nan_batch_is_refused():
         train_and_score(build_model("mlp", (2,), 2), x, np.zeros(8), xv, yv, TrainSettings(epochs=1), 2, seed=0)
 
 
-def _persistent_learner(ray):
+def _persistent_learner(ray, model: str, shape: tuple[int, ...]):
     from feedback_loop.actors import LearnerActor
 
-    learner = {"model": "mlp", "hidden": 16, "seed": 0, "epochs": 1, "batch_size": 32, "lr": 1e-2,
+    learner = {"model": model, "hidden": 16, "seed": 0, "epochs": 1, "batch_size": 32, "lr": 1e-2,
                "weight_decay": 0.0, "input_scale": 1.0}
-    return LearnerActor.options(num_cpus=0.25).remote(learner, (2,), 2, 0.25)
+    return LearnerActor.options(num_cpus=0.25).remote(learner, shape, 2, 0.25)
 
 
-def _separable(seed: int, n: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def _separable(seed: int, shape: tuple[int, ...], n: int = 256) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    return (rng.standard_normal((n, 2)) + 2 * y[:, None]).astype(np.float32), y
+    x = rng.standard_normal((n, *shape)) + 2 * y.reshape(-1, *[1] * len(shape))
+    return x.astype(np.float32), y
 
 
-def test_restored_persistent_learner_trains_on_exactly_as_the_original(ray_session):
-    """A resumed or restarted persistent learner gets weights, Adam's moments and minibatch order back."""
-    from feedback_loop.actors import ADAM_PREFIX, GENERATOR_KEY
+@pytest.mark.parametrize(("model", "shape"), [("mlp", (2,)), ("cnn", (1, 8, 8))])  # the CNN has dropout
+def test_restored_persistent_learner_trains_on_exactly_as_the_original(ray_session, model, shape):
+    """A resumed or restarted persistent learner gets weights, Adam's moments, minibatch order and
+    torch's global generator (dropout) back."""
+    from feedback_loop.actors import ADAM_PREFIX, GENERATOR_KEY, TORCH_RNG_KEY
 
     ray = ray_session
-    real = [ray.put((*_separable(99), None, None))]
-    original, restored, weights_only = (_persistent_learner(ray) for _ in range(3))
+    real = [ray.put((*_separable(99, shape), None, None))]
+    original, restored, weights_only = (_persistent_learner(ray, model, shape) for _ in range(3))
     try:
-        state = ray.get(original.train_step.remote(real, 0, 2, _separable(1)))["weights"]
-        assert any(k.startswith(ADAM_PREFIX) for k in state) and GENERATOR_KEY in state
+        state = ray.get(original.train_step.remote(real, 0, 2, _separable(1, shape)))["weights"]
+        assert any(k.startswith(ADAM_PREFIX) for k in state) and {GENERATOR_KEY, TORCH_RNG_KEY} <= set(state)
         ray.get(restored.set_weights.remote(state))
         ray.get(weights_only.set_weights.remote(
-            {k: v for k, v in state.items() if not k.startswith(ADAM_PREFIX) and k != GENERATOR_KEY}))
-        batch = _separable(2)
+            {k: v for k, v in state.items() if not k.startswith((ADAM_PREFIX, "generator/"))}))
+        batch = _separable(2, shape)
         after = [ray.get(a.train_step.remote(real, 1, 2, batch)) for a in (original, restored, weights_only)]
     finally:
         for actor in (original, restored, weights_only):
@@ -82,5 +85,5 @@ def test_restored_persistent_learner_trains_on_exactly_as_the_original(ray_sessi
     assert after[0]["train_loss"] == after[1]["train_loss"] == after[2]["train_loss"]  # same weights before
     for key, value in after[0]["weights"].items():
         np.testing.assert_array_equal(after[1]["weights"][key], value, err_msg=key)
-    # without the moments and the generator the next step differs: the check above can fail
+    # without the moments and the generators the next step differs: the check above can fail
     assert any(not np.array_equal(after[2]["weights"][k], v) for k, v in after[0]["weights"].items())
