@@ -88,6 +88,9 @@ class LearnerActor:
         self.val: tuple[torch.Tensor, torch.Tensor] | None = None  # set by the first call, see above
         self.test: tuple[torch.Tensor, torch.Tensor] | None = None
         self.model = None  # the persistent model, created by the first train_step
+        # A process Ray restarted after a crash has lost the persistent model: it refuses to train
+        # until the driver gives it the saved state back (set_weights) or says to start afresh (reset).
+        self.has_state = not ray.get_runtime_context().was_current_actor_reconstructed
         self.optimizer = None
         self.generator = None
         self.steps = 0
@@ -143,7 +146,11 @@ class LearnerActor:
     # -- persistent mode: one model trains on while the policy moves the parameters -------------
     def train_step(self, real: list[ray.ObjectRef], candidate_id: int, epochs: int,
                    *shards: tuple[np.ndarray, np.ndarray]) -> dict:
-        """Score the persistent model on the fresh batch, train on it, then score on validation."""
+        """Score the persistent model on the fresh batch, train on it, then score on validation.
+
+        ``{"restarted": True}`` instead, untrained, on a restarted process not yet given its state."""
+        if not self.has_state:
+            return {"restarted": True}
         return self._timed(candidate_id, real, lambda: self._train_step(candidate_id, epochs, shards))
 
     def _train_step(self, candidate_id: int, epochs: int, shards) -> dict:
@@ -198,8 +205,14 @@ class LearnerActor:
             state[CUDA_RNG_KEY] = torch.cuda.get_rng_state(self.device).numpy()
         return state
 
+    def reset(self) -> None:
+        """Start the persistent model afresh (a restarted learner with no saved state to get back)."""
+        self.model, self.optimizer, self.generator = None, None, None
+        self.has_state = True
+
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`get_weights` saved (files with weights only get a fresh Adam)."""
+        self.has_state = True
         self._new_persistent_model(generator_seed=self.init_seed + 1)
         model = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()
                  if not k.startswith(ADAM_PREFIX) and not k.startswith("generator/")}

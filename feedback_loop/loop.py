@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import signal
 import socket
 import threading
@@ -32,6 +33,7 @@ from .simulators import checked_simulator, load_real_data
 from .tracking import Tracker, resolve_tracking_uri
 
 CHECKPOINT_FILE = "checkpoint.json"
+logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 # The persistent learner's training state after step N is saved as learner_weights-N.npz (and, if
@@ -43,6 +45,20 @@ PAIRED_FILES = {"weights_file": "learner_weights-{:06d}.npz", "best_weights_file
 BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the best model, written when the run ends
 REFINER_FILE = "refiner_weights.npz"  # the refiner's weights (numpy only, no pickle)
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
+
+
+def failed_outcome(err: RayError) -> Outcome:
+    """A failed ``Outcome`` naming a Ray error (its last lines carry the actual cause)."""
+    lines = str(err).strip().splitlines()
+    return Outcome.failed(f"{type(err).__name__}: {' '.join(lines[-3:])[:2000]}")
+
+
+def outcome_or_failed(ref: ray.ObjectRef) -> Outcome:
+    try:
+        return Outcome.from_dict(ray.get(ref))
+    except RayError as err:
+        logger.warning("a final scoring run failed: %s", failed_outcome(err).error)
+        return failed_outcome(err)
 
 
 class LearnerLostError(RuntimeError):
@@ -515,40 +531,55 @@ class LoopRunner:
         return lost
 
     def _collect(self, ref: ray.ObjectRef) -> Outcome | None:
+        """The outcome of a finished call; None when a persistent step must be redone because its
+        learner died (the learner has then been given its last told state back)."""
         self._weights = None
+        realism = self._realism.pop(ref, None)
         try:
             result = ray.get(ref)
-            self._weights = result.pop("weights", None)
-            outcome = Outcome.from_dict(result)
-            realism = self._realism.pop(ref, None)
-            if realism is not None and outcome.ok:
-                # The discriminator's mean realism of the batch: a signal where real labels are scarce.
-                outcome.metrics["realism"] = float(ray.get(realism))
-            return outcome
-        except RayError as err:  # the generator raised, or an actor died
-            lost = isinstance(err, (ActorDiedError, ActorUnavailableError))
-            if self.persistent and lost:
-                # Ray restarts the actor with a fresh model: give it the last told state back and
-                # redo the lost steps; never let it train on silently from scratch.
-                retries = self.config.resources.max_task_retries
-                if self._persistent_retries >= retries:
-                    raise LearnerLostError(
-                        f"resources.max_task_retries: the persistent learner died {self._persistent_retries + 1} "
-                        f"times (at most {retries} are redone). The run is checkpointed; continue it with "
-                        f"'feedback-loop resume {self.run_dir}' (raise resources.max_task_retries to tolerate more)")
-                self._persistent_retries += 1
-                self._restore_persistent_model()
+        except RayError as err:  # the generator or refiner raised or died, or the learner died
+            if self.persistent and self._is_learner_death(err):
+                self._learner_lost()
                 return None
-            first_line = str(err).strip().splitlines()
-            return Outcome.failed(f"{type(err).__name__}: {' '.join(first_line[-3:])[:2000]}")
+            return failed_outcome(err)
+        if self.persistent and result.get("restarted"):  # died between calls: this one did not train
+            self._learner_lost()
+            return None
+        self._weights = result.pop("weights", None)
+        outcome = Outcome.from_dict(result)
+        if realism is not None and outcome.ok:
+            # The discriminator's mean realism of the batch: a signal where real labels are scarce.
+            try:
+                outcome.metrics["realism"] = float(ray.get(realism))
+            except RayError:
+                pass  # the refiner died after refining: the step stands, without this metric
+        return outcome
+
+    def _is_learner_death(self, err: RayError) -> bool:
+        """Whether the persistent learner itself died (not a generator or refiner feeding it)."""
+        return (isinstance(err, (ActorDiedError, ActorUnavailableError))
+                and getattr(err, "actor_id", None) == self.learners[0]._actor_id.hex())
+
+    def _learner_lost(self) -> None:
+        """Ray restarts a dead learner with a fresh model: give it its last told state back so that
+        the lost steps are redone on it; never let it train on silently from scratch."""
+        retries = self.config.resources.max_task_retries
+        if self._persistent_retries >= retries:
+            raise LearnerLostError(
+                f"resources.max_task_retries: the persistent learner died {self._persistent_retries + 1} "
+                f"times in this session (at most {retries} are survived). The run is checkpointed; continue it "
+                f"with 'feedback-loop resume {self.run_dir}' (raise resources.max_task_retries to tolerate more)")
+        self._persistent_retries += 1
+        self._restore_persistent_model()
 
     def _restore_persistent_model(self, wait_seconds: float = 120.0) -> None:
-        """A restarted persistent learner has lost its model: wait until Ray has it back up, then
-        give it the last saved model (its steps are never retried blindly on a fresh model)."""
+        """Wait until Ray has the restarted learner back up, then give it the last told state (or
+        tell it to start afresh when no step was told yet)."""
         deadline = time.monotonic() + wait_seconds
+        learner = self.learners[0]
         while True:
             try:
-                ray.get(self.learners[0].device_name.remote(), timeout=10)
+                ray.get(learner.device_name.remote(), timeout=10)
                 break
             except RayError:
                 if time.monotonic() > deadline:
@@ -557,10 +588,14 @@ class LoopRunner:
                         f"(max_restarts={self.config.resources.max_restarts}). The run is checkpointed; continue it "
                         f"with 'feedback-loop resume {self.run_dir}'")
                 time.sleep(0.5)
-        if self._latest_weights is not None:
-            ray.get(self.learners[0].set_weights.remote(self._latest_weights))
-        elif self.state.weights_file:
-            self._send_saved_weights(self.state.weights_file, required=True)
+        try:
+            if self._latest_weights is not None:
+                ray.get(learner.set_weights.remote(self._latest_weights))
+            elif not self._send_saved_weights(self.state.weights_file, required=bool(self.state.weights_file)):
+                ray.get(learner.reset.remote())
+        except RayError as err:
+            raise LearnerLostError(f"the persistent learner died again while its state was restored ({err}). "
+                                   f"The run is checkpointed; continue it with 'feedback-loop resume {self.run_dir}'") from err
 
     def _send_saved_weights(self, name: str | None, required: bool = False) -> bool:
         """Give the persistent learner the state saved in ``run_dir/name``; False if there is none.
@@ -667,7 +702,8 @@ class LoopRunner:
         best = self.state.best
         persistent_test = None
         # A persistent policy delivers its model at the best validation score.
-        if self.persistent and self._send_saved_weights(self.state.best_weights_file, required=bool(best)):
+        if self.persistent and self._send_saved_weights(self.state.best_weights_file,
+                                                        required=bool(self.state.best_weights_file)):
             persistent_test = self.learners[0].test_score.remote(self._real)
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])
@@ -678,12 +714,16 @@ class LoopRunner:
                 self._submit(Candidate(id=-1 - k, params=oracle), with_test=True, seed_id=-1 - k)[0]
                 for k in range(ORACLE_SEEDS)
             ]
-        results = {name: [Outcome.from_dict(o) for o in ray.get(refs)] for name, refs in jobs.items()}
+        # A failure here (a dead generator, say) leaves that score None; it never loses the run.
+        results = {name: [outcome_or_failed(ref) for ref in refs] for name, refs in jobs.items()}
         scores: dict[str, float | None] = {"test_score": None, "oracle_score": None, "oracle_test_score": None}
         if "best" in results and results["best"][0].ok:
             scores["test_score"] = results["best"][0].metrics.get("test_accuracy")
         if persistent_test is not None:
-            scores["test_score"] = ray.get(persistent_test)
+            try:
+                scores["test_score"] = ray.get(persistent_test)
+            except RayError as err:
+                logger.warning("the persistent model's test score could not be computed: %s", failed_outcome(err).error)
         if "oracle" in results:
             ok = [o for o in results["oracle"] if o.ok]
             if ok:

@@ -140,9 +140,12 @@ def _scores(run_dir: Path) -> list[tuple[int, float | None]]:
     return [(h["id"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
 
 
-def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri, tmp_path):
+@pytest.mark.parametrize("driver_pause", [0.0, 5.0], ids=["death-seen-at-once", "death-seen-late"])
+def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri, tmp_path, driver_pause):
     """Killed with steps in flight (prefetch 1), the learner is restored once to its last told state
-    and the lost steps are redone in order: the run must equal one whose learner never died."""
+    and the lost steps are redone in order: the run must equal one whose learner never died. With
+    the driver paused after the kill, Ray has restarted the learner before its next call arrives:
+    that call must not train a fresh model silently."""
     config = tiny_config(10, "policy.name=adr", "learner.persistent_samples=500", "learner.epochs=3",
                          "learner.persistent_epochs=3", "resources.prefetch=1", name="test-kill-persistent")
     never_killed = LoopRunner(config, tmp_path / "straight", tracking_uri=tracking_uri).run(progress=False)
@@ -153,6 +156,7 @@ def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri
         outcomes.append(outcome)
         if len(outcomes) == 5:
             ray.kill(runner.learners[0], no_restart=False)
+            time.sleep(driver_pause)
 
     summary = runner.run(progress=False, on_outcome=kill_after_five)
     assert summary["evaluations"] == 10 and summary["status"] == "finished"
@@ -160,6 +164,26 @@ def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri
     assert runner._persistent_retries == 1  # one death, one restore, however many steps were in flight
     assert _scores(tmp_path / "run") == _scores(tmp_path / "straight")
     assert summary["test_score"] == never_killed["test_score"]
+
+
+def test_dead_generators_fail_persistent_steps_not_the_learner(ray_session, tracking_uri, tmp_path):
+    """A generator that dies for good fails the steps it should feed (recorded as failed); it is not
+    mistaken for a learner death, which would retry the same candidates until the run stops."""
+    config = tiny_config(6, "policy.name=adr", "learner.persistent_samples=300", "resources.prefetch=0",
+                         name="test-generators-dead")
+    runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
+
+    def kill_generators_after_two(candidate, outcome):
+        if runner.state.evaluations == 2:
+            for generator in runner.generators:
+                ray.kill(generator, no_restart=True)
+
+    summary = runner.run(progress=False, on_outcome=kill_generators_after_two)
+    # the step asked before the kill may already have its data: 3 or 4 of the last 4 fail
+    assert summary["evaluations"] == 6 and summary["failed_evaluations"] in (3, 4)
+    assert runner._persistent_retries == 0
+    assert summary["best_score"] is not None
+    assert summary["oracle_score"] is None  # the final re-scoring needs generators: None, not a crash
 
 
 def test_persistent_learner_dying_too_often_stops_resumably(ray_session, tracking_uri, tmp_path):
@@ -212,6 +236,8 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
     stopped = load_checkpoint(run_dir / "checkpoint.json")
     assert stopped["evaluations"] == 2
+    assert (run_dir / "learner_weights-000003.npz").is_file()  # written, never named by a checkpoint
+    (run_dir / "learner_weights-000099.npz").write_bytes(b"")  # an orphan no redone step overwrites
     logged = sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, stopped["mlflow_run_id"]))
     assert logged == [0, 1, 2]  # step 3 (candidate 2) reached MLflow, not the checkpoint
     resumed = resume_loop(run_dir, progress=False)
@@ -231,7 +257,7 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     assert straight.keys() == again.keys()
     for key in straight:
         np.testing.assert_array_equal(again[key], straight[key], err_msg=key)
-    # the file written just before the crash, which no checkpoint named, is gone
+    # files no checkpoint named are gone
     state = load_checkpoint(run_dir / "checkpoint.json")
     assert sorted(p.name for p in run_dir.glob("*learner_weights*.npz")) == sorted(
         {state["weights_file"], state["best_weights_file"], "best_learner_weights.npz"})
