@@ -90,7 +90,10 @@ class LearnerActor:
         self.model = None  # the persistent model, created by the first train_step
         # A process Ray restarted after a crash has lost the persistent model: it refuses to train
         # until the driver gives it the saved state back (set_weights) or says to start afresh (reset).
-        self.has_state = not ray.get_runtime_context().was_current_actor_reconstructed
+        try:
+            self.has_state = not ray.get_runtime_context().was_current_actor_reconstructed
+        except Exception:  # unknown: refuse; the driver then restores or resets, which is always safe
+            self.has_state = False
         self.optimizer = None
         self.generator = None
         self.steps = 0
@@ -212,7 +215,6 @@ class LearnerActor:
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`get_weights` saved (files with weights only get a fresh Adam)."""
-        self.has_state = True
         self._new_persistent_model(generator_seed=self.init_seed + 1)
         model = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()
                  if not k.startswith(ADAM_PREFIX) and not k.startswith("generator/")}
@@ -233,6 +235,7 @@ class LearnerActor:
             torch.set_rng_state(torch.as_tensor(np.array(weights[TORCH_RNG_KEY]), dtype=torch.uint8))
         if CUDA_RNG_KEY in weights and self.device.type == "cuda":
             torch.cuda.set_rng_state(torch.as_tensor(np.array(weights[CUDA_RNG_KEY]), dtype=torch.uint8), self.device)
+        self.has_state = True  # only once the whole state is back
 
     def _new_persistent_model(self, generator_seed: int) -> None:
         """A freshly initialized persistent model with its own Adam and minibatch-order generator."""

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
+from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 
 from .actors import GeneratorActor, LearnerActor
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, load_checkpoint, save_checkpoint
@@ -556,9 +556,13 @@ class LoopRunner:
         return outcome
 
     def _is_learner_death(self, err: RayError) -> bool:
-        """Whether the persistent learner itself died (not a generator or refiner feeding it)."""
-        return (isinstance(err, (ActorDiedError, ActorUnavailableError))
-                and getattr(err, "actor_id", None) == self.learners[0]._actor_id.hex())
+        """Whether the persistent learner itself was lost, not a generator or refiner feeding it.
+
+        A dead input surfaces as a RayTaskError naming the input's actor. Restoring a learner that
+        was not lost is harmless (its whole state is set), so anything else counts as a loss."""
+        if isinstance(err, RayActorError):
+            return getattr(err, "actor_id", None) in (None, self.learners[0]._actor_id.hex())
+        return not isinstance(err, RayTaskError)  # e.g. OutOfMemoryError; a RayTaskError: its inputs failed
 
     def _learner_lost(self) -> None:
         """Ray restarts a dead learner with a fresh model: give it its last told state back so that
@@ -581,6 +585,10 @@ class LoopRunner:
             try:
                 ray.get(learner.device_name.remote(), timeout=10)
                 break
+            except ActorDiedError as err:  # dead for good (no restarts left): no point in waiting
+                raise LearnerLostError(
+                    f"resources.max_restarts: the persistent learner is dead for good ({err.error_msg.splitlines()[0]}). "
+                    f"The run is checkpointed; continue it with 'feedback-loop resume {self.run_dir}'") from err
             except RayError:
                 if time.monotonic() > deadline:
                     raise LearnerLostError(
@@ -702,9 +710,12 @@ class LoopRunner:
         best = self.state.best
         persistent_test = None
         # A persistent policy delivers its model at the best validation score.
-        if self.persistent and self._send_saved_weights(self.state.best_weights_file,
-                                                        required=bool(self.state.best_weights_file)):
-            persistent_test = self.learners[0].test_score.remote(self._real)
+        if self.persistent and self.state.best_weights_file:
+            try:
+                self._send_saved_weights(self.state.best_weights_file, required=True)
+                persistent_test = self.learners[0].test_score.remote(self._real)
+            except RayError as err:
+                logger.warning("the persistent model could not be re-scored: %s", failed_outcome(err).error)
         elif best is not None and self.real.x_test is not None:
             candidate = Candidate.from_dict(best["candidate"])
             jobs["best"] = [self._submit(candidate, with_test=True)[0]]
