@@ -20,6 +20,7 @@ from .envs.generation import generate_batch
 from .learners import (TrainSettings, build_model, evaluate, limit_torch_threads, pick_device, to_tensors,
                        train_and_score, train_epochs)
 from .policies import Outcome
+from .policies.optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
 from .simulators import make_simulator
 
 # Keys of a persistent learner's saved state besides its weights (state_dict keys are dotted
@@ -193,15 +194,12 @@ class LearnerActor:
         return evaluate(self.model, *self.test, self.num_classes)["accuracy"]
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        """The persistent model's training state as numpy arrays (saved without pickling): its weights,
-        Adam's moments and the minibatch-order generator, so that a
-        resumed or restarted learner trains on exactly as it would have."""
+        """The persistent model's training state as numpy arrays (saved without pickling): weights,
+        Adam's moments and the random generators, so a restored learner trains on exactly as before."""
         if self.model is None:
             return {}
         state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
-        for index, moments in self.optimizer.state_dict()["state"].items():
-            for name, value in moments.items():
-                state[f"{ADAM_PREFIX}{index}/{name}"] = torch.as_tensor(value).detach().cpu().numpy()
+        state.update({ADAM_PREFIX + k: v for k, v in optimizer_state_arrays(self.optimizer).items()})
         state[GENERATOR_KEY] = self.generator.get_state().numpy()
         state[TORCH_RNG_KEY] = torch.get_rng_state().numpy()
         if self.device.type == "cuda":
@@ -219,16 +217,8 @@ class LearnerActor:
         model = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()
                  if not k.startswith(ADAM_PREFIX) and not k.startswith("generator/")}
         self.model.load_state_dict(model)
-        moments: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in weights.items():
-            if key.startswith(ADAM_PREFIX):
-                index, name = key[len(ADAM_PREFIX):].split("/", 1)
-                # load_state_dict below moves each moment to its parameter's device
-                moments.setdefault(int(index), {})[name] = torch.as_tensor(np.array(value))
-        if moments:
-            optimizer_state = self.optimizer.state_dict()
-            optimizer_state["state"] = moments
-            self.optimizer.load_state_dict(optimizer_state)
+        load_optimizer_state_arrays(self.optimizer, {k.removeprefix(ADAM_PREFIX): v for k, v in weights.items()
+                                                     if k.startswith(ADAM_PREFIX)})
         if GENERATOR_KEY in weights:
             self.generator.set_state(torch.as_tensor(np.array(weights[GENERATOR_KEY]), dtype=torch.uint8))
         if TORCH_RNG_KEY in weights:

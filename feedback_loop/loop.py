@@ -32,8 +32,9 @@ from .progress import Progress
 from .simulators import checked_simulator, load_real_data
 from .tracking import Tracker, resolve_tracking_uri
 
-CHECKPOINT_FILE = "checkpoint.json"
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 # The persistent learner's training state after step N is saved as learner_weights-N.npz (and, if
@@ -57,8 +58,9 @@ def outcome_or_failed(ref: ray.ObjectRef) -> Outcome:
     try:
         return Outcome.from_dict(ray.get(ref))
     except RayError as err:
-        logger.warning("a final scoring run failed: %s", failed_outcome(err).error)
-        return failed_outcome(err)
+        failed = failed_outcome(err)
+        logger.warning("a final scoring run failed: %s", failed.error)
+        return failed
 
 
 class LearnerLostError(RuntimeError):

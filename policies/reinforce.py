@@ -23,29 +23,8 @@ from gymnasium import spaces
 from torch.distributions import Categorical, Normal
 
 from .base import Candidate, Outcome, Policy
+from .optimizer_state import adam_state_from_json, adam_state_to_json
 from .space import ParamCodec
-
-
-def adam_state_to_json(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """An optimizer's per-parameter state (moments, step) as JSON-safe lists.
-
-    Hyperparameters are not stored: the constructor options recreate them.
-    """
-    return {
-        str(index): {key: {"data": value.tolist(), "dtype": str(value.dtype).removeprefix("torch.")}
-                     for key, value in slot.items()}
-        for index, slot in optimizer.state_dict()["state"].items()
-    }
-
-
-def adam_state_from_json(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Restore what ``adam_state_to_json`` saved into a freshly built optimizer."""
-    restored = {
-        int(index): {key: torch.tensor(value["data"], dtype=getattr(torch, value["dtype"]))
-                     for key, value in slot.items()}
-        for index, slot in state.items()
-    }
-    optimizer.load_state_dict({"state": restored, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
 class ReinforcePolicy(Policy):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 import pytest
 from mlflow import MlflowClient
@@ -10,6 +11,7 @@ from mlflow import MlflowClient
 from feedback_loop.checkpoint import load_checkpoint
 from feedback_loop.config import load_config
 from feedback_loop.loop import LoopRunner, ResourceError, resume_loop
+from feedback_loop.policies import Candidate, Outcome
 
 TINY = ["learner.samples=300", "learner.epochs=3", "resources.learners=2", "resources.learner_cpus=0.75",
         "resources.generator_cpus=0.5"]
@@ -51,17 +53,23 @@ class SimulatedCrash(RuntimeError):
     pass
 
 
+def crash_after(count: int) -> tuple[Callable[[Candidate, Outcome], None], list[Outcome]]:
+    """An ``on_outcome`` callback that crashes the run at its ``count``-th outcome, and the outcomes it saw."""
+    told: list[Outcome] = []
+
+    def on_outcome(candidate: Candidate, outcome: Outcome) -> None:
+        told.append(outcome)
+        if len(told) == count:
+            raise SimulatedCrash
+
+    return on_outcome, told
+
+
 @pytest.mark.parametrize("policy", ["optuna", "random"])
 def test_resume_after_interruption_loses_and_repeats_nothing(ray_session, tracking_uri, tmp_path, policy):
     run_dir = tmp_path / "run"
     config = tiny_config(8, f"policy.name={policy}", name=f"test-resume-{policy}")
-    told = []
-
-    def crash_after_three(candidate, outcome):
-        told.append(candidate.id)
-        if len(told) == 3:
-            raise SimulatedCrash
-
+    crash_after_three, _ = crash_after(3)
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
     state = load_checkpoint(run_dir / "checkpoint.json")
@@ -125,13 +133,7 @@ def test_fractional_gpu_learners_are_scheduled_on_logical_gpus(ray_session, trac
 def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking_uri, tmp_path, policy):
     run_dir = tmp_path / "run"
     config = tiny_config(6, f"policy.name={policy}", "learner.persistent_samples=200", name=f"test-{policy}")
-    told = []
-
-    def crash_after_three(candidate, outcome):
-        told.append(outcome)
-        if len(told) == 3:
-            raise SimulatedCrash
-
+    crash_after_three, told = crash_after(3)
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
     assert all(o.ok and "fresh_accuracy" in o.metrics and o.train_loss is not None for o in told)
@@ -169,13 +171,7 @@ def test_resumed_run_matches_one_that_never_stopped(ray_session, tracking_uri, t
     config = tiny_config(8, f"policy.name={policy}", "resources.learners=1", "resources.prefetch=0",
                          name=f"test-resume-equal-{policy}")
     never_stopped = LoopRunner(config, tmp_path / "straight", tracking_uri=tracking_uri).run(progress=False)
-    told = []
-
-    def crash_after_three(candidate, outcome):
-        told.append(candidate.id)
-        if len(told) == 3:
-            raise SimulatedCrash
-
+    crash_after_three, _ = crash_after(3)
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, tmp_path / "stopped", tracking_uri=tracking_uri).run(progress=False,
                                                                                on_outcome=crash_after_three)
