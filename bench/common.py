@@ -1,5 +1,5 @@
 """Helpers shared by the loop benchmarks: simulator presets, a fresh local Ray, temp stores, and the
-plain in-process evaluation (no Ray, no MLflow) that the loop's actors do per candidate."""
+in-process executor (no Ray, no MLflow) that runs the same jobs as the loop's actors."""
 
 from __future__ import annotations
 
@@ -73,37 +73,12 @@ def start_ray(num_cpus: int | None = None) -> float:
     return time.perf_counter() - start
 
 
-class InProcessEvaluator:
-    """What one loop evaluation does, in this process: generate_batch, build_model, train_and_score."""
+def in_process_executor(config):
+    """The loop's jobs, run one at a time in this process (no Ray, no MLflow): ``InProcessExecutor``."""
+    from feedback_loop.executors import InProcessExecutor
+    from feedback_loop.preflight import prepare_run
 
-    def __init__(self, config) -> None:
-        import torch
-
-        from feedback_loop.learners import TrainSettings, to_tensors
-        from feedback_loop.simulators import checked_simulator, load_real_data
-
-        self.config = config
-        self.env = checked_simulator(config.simulator.id, config.simulator.kwargs)
-        real = load_real_data(self.env, config.data.real)
-        lc = config.learner
-        self.settings = TrainSettings(epochs=lc.epochs, batch_size=lc.batch_size, lr=lc.lr,
-                                      weight_decay=lc.weight_decay, input_scale=lc.input_scale)
-        self.val = to_tensors(real.x_val, real.y_val, torch.device("cpu"), lc.input_scale)
-        self.input_shape = tuple(np.asarray(real.x_val).shape[1:])
-        self.num_classes = int(getattr(self.env, "num_classes", int(np.max(real.y_val)) + 1))
-
-    def __call__(self, candidate_id: int, params: dict, ranges: dict | None = None):
-        import torch
-
-        from feedback_loop.envs.generation import generate_batch
-        from feedback_loop.learners import build_model, train_and_score
-        from feedback_loop.loop import data_seed
-
-        lc = self.config.learner
-        x, y = generate_batch(self.env, params, lc.samples, data_seed(self.config.seed, candidate_id, 0), ranges)
-        torch.manual_seed(lc.seed)
-        model = build_model(lc.model, self.input_shape, self.num_classes, lc.hidden)
-        return train_and_score(model, x, y, *self.val, self.settings, self.num_classes, lc.seed)
+    return InProcessExecutor.for_run(prepare_run(config))
 
 
 def print_result(result: dict[str, Any]) -> None:

@@ -18,18 +18,19 @@ from pathlib import Path
 
 import ray
 
-from feedback_loop.checkpoint import load_checkpoint
 from feedback_loop.config import load_config
 from feedback_loop.final_eval import (learner_dict, mean_std, real_test_accuracy, synthetic_test_accuracy,
                                       synthetic_validation_accuracy)
-from feedback_loop.loop import SUMMARY_FILE, LoopRunner, ensure_ray
+from feedback_loop.executors.resources import ensure_ray
+from feedback_loop.ledger import read_history
+from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import ParamCodec
 from feedback_loop.simulators import make_simulator
 
 
 def select_best(run_dir: Path, sim, learner: dict, seeds: list[int], top_k: int):
     """The loop's top-k candidates by validation score, re-scored on validation with fresh seeds."""
-    history = load_checkpoint(run_dir / "checkpoint.json")["history"]
+    history = read_history(run_dir)
     summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     if top_k <= 1:
         return summary["best_params"], summary.get("best_ranges"), []

@@ -2,8 +2,8 @@
 
 Both sides run the same number of evaluations of the same simulator and learner with the same
 policy (Optuna TPE, same seed, a journal file like the loop's), and each evaluation does the same
-work: ``generate_batch`` at the candidate's parameters and data seed, ``build_model``,
-``train_and_score`` on the real validation set.
+work: the same ``Job`` (data at the candidate's parameters and data seed, a fresh model trained by
+``TaskLearner`` and scored on the real validation set), in-process through ``InProcessExecutor``.
 
 - in-process: one sequential loop in this process, no Ray, no MLflow, no checkpoints, with
   ``torch.set_num_threads(T)`` where T = the torch threads the loop's learners get in total
@@ -12,7 +12,7 @@ work: ``generate_batch`` at the candidate's parameters and data seed, ``build_mo
   checkpoint after every outcome. ``loop_seconds`` runs from the call of ``run`` to the last
   outcome, so it includes starting the actors (``actor_startup_seconds``, up to the first
   evaluation starting on a learner), the parent MLflow run and every checkpoint; the final
-  test/oracle retraining that only the loop does is switched off. Starting Ray itself is a
+  test/oracle retraining that only the loop does is switched off (``final_scores=False``). Starting Ray itself is a
   once-per-cluster cost, excluded from ``loop_seconds`` and reported as ``ray_startup_seconds``
   (``ratio_with_ray_startup`` charges it to the loop as well). Creating the SQLite store's tables is
   done before either side and reported as ``mlflow_tables_seconds``.
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    InProcessEvaluator, add_common_args, create_mlflow_tables, make_config, print_result, start_ray, temp_workspace,
+    add_common_args, create_mlflow_tables, in_process_executor, make_config, print_result, start_ray, temp_workspace,
 )
 
 
@@ -41,39 +41,41 @@ def run_inprocess(config, root: Path, threads: int) -> tuple[float, float]:
     import torch
 
     from feedback_loop.policies import make_policy
+    from feedback_loop.types import Fidelity, Job
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    evaluator = InProcessEvaluator(config)
-    policy = make_policy("optuna", param_space=evaluator.env.param_space, nominal_params=evaluator.env.nominal_params,
+    executor = in_process_executor(config)
+    policy = make_policy("optuna", param_space=executor.env.param_space, nominal_params=executor.env.nominal_params,
                          seed=config.policy.seed, sampler=config.policy.sampler,
                          storage_path=str(root / "inprocess.journal"))
+    fidelity = Fidelity(config.learner.samples, config.learner.epochs)
     best = float("-inf")
     for _ in range(config.budget.evaluations):
         (candidate,) = policy.ask(1)
-        outcome = evaluator(candidate.id, candidate.params, candidate.ranges)
+        outcome = executor.run(Job(candidate, fidelity, seed_id=candidate.id)).outcome
         policy.tell(candidate, outcome)
         best = max(best, outcome.score)
     return time.perf_counter() - start, best
 
 
 def run_loop(config, root: Path, uri: str) -> dict:
-    import ray
-
+    from feedback_loop.executors.ray_pool import RayExecutor
     from feedback_loop.loop import LoopRunner
 
-    class TimedRunner(LoopRunner):
-        def _final_scores(self):  # only the loop would retrain best and oracle: not charged here
-            self.spans = ray.get([learner.spans.remote() for learner in self.learners])
-            return {"test_score": None, "oracle_score": None, "oracle_test_score": None}
+    class SpannedExecutor(RayExecutor):
+        def close(self):  # the learners' spans, read before the actors go
+            self.seen_spans = self.spans()
+            super().close()
 
     marks: dict[str, float] = {}
-    runner = TimedRunner(config, root / "run", tracking_uri=uri)
+    # final_scores=False: only the loop would retrain best and oracle, so it is not charged here
+    runner = LoopRunner(config, root / "run", tracking_uri=uri, executor=SpannedExecutor, final_scores=False)
     start = time.perf_counter()
     wall_start = time.time()
     summary = runner.run(progress=False, on_outcome=lambda c, o: marks.__setitem__("last", time.perf_counter()))
     total = time.perf_counter() - start
-    first_start = min(s[1] for spans in runner.spans for s in spans)
+    first_start = min(s[1] for spans in runner.executor.seen_spans for s in spans)
     return {"loop_seconds": marks["last"] - start, "loop_run_total_seconds": total,
             "actor_startup_seconds": first_start - wall_start, "loop_best": summary["best_score"]}
 

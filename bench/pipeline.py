@@ -32,30 +32,31 @@ from common import add_common_args, create_mlflow_tables, make_config, print_res
 def measure_idle(args) -> dict:
     import ray
 
+    from feedback_loop.executors.ray_pool import RayExecutor
     from feedback_loop.loop import LoopRunner
 
-    class InstrumentedRunner(LoopRunner):
-        """Records when each candidate was handed to its learner, and the learners' spans."""
+    class InstrumentedExecutor(RayExecutor):
+        """Records when each job was handed to its learner, and the learners' spans."""
 
         submitted: dict[int, float] = {}
-        spans: list[list[tuple[int, float, float]]] = []
 
-        def _submit(self, candidate, with_test=False, seed_id=None, step=False):
-            self.submitted[candidate.id] = time.time()
-            return super()._submit(candidate, with_test=with_test, seed_id=seed_id, step=step)
+        def submit(self, job):
+            self.submitted[job.candidate.id] = time.time()
+            super().submit(job)
 
-        def _final_scores(self):  # the loop's own work ends at the last outcome
-            self.spans = ray.get([learner.spans.remote() for learner in self.learners])
-            return {"test_score": None, "oracle_score": None, "oracle_test_score": None}
+        def close(self):
+            self.seen_spans = self.spans()
+            super().close()
 
     root, uri = temp_workspace("bench-pipeline")
     create_mlflow_tables(uri)
-    runner = InstrumentedRunner(make_config(args, name="bench-pipeline", tracking_uri=uri), root / "run",
-                                tracking_uri=uri)
+    runner = LoopRunner(make_config(args, name="bench-pipeline", tracking_uri=uri), root / "run",
+                        tracking_uri=uri, executor=InstrumentedExecutor, final_scores=False)
     summary = runner.run(progress=False)
+    executor = runner.executor
     idle = busy = queued_idle = driver_idle = 0.0
     gaps = []
-    for spans in runner.spans:
+    for spans in executor.seen_spans:
         spans = sorted((s for s in spans if s[0] >= 0), key=lambda s: s[1])  # loop evaluations only
         for _, start, end in spans:
             busy += end - start
@@ -63,7 +64,7 @@ def measure_idle(args) -> dict:
             gap = max(0.0, start - prev_end)
             gaps.append(gap)
             idle += gap
-            if runner.submitted.get(cid, 0.0) <= prev_end:
+            if executor.submitted.get(cid, 0.0) <= prev_end:
                 queued_idle += gap
             else:
                 driver_idle += gap

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import re
 import tempfile
 import time
 from pathlib import Path
 
 import ray
-from ray._private.internal_api import memory_summary
 
 from feedback_loop.config import load_config
 from feedback_loop.loop import LoopRunner
@@ -32,10 +30,28 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def object_store_mb(address: str) -> float:
-    text = memory_summary(address=address, stats_only=True)
-    match = re.search(r"Plasma memory usage (\d+(?:\.\d+)?) MiB", text)
-    return float(match.group(1)) if match else 0.0
+def object_store_mb(settle_s: float = 2.0) -> float:
+    """Object-store bytes in use across the cluster, in MiB, from Ray's public resource view.
+
+    Each raylet reports the bytes its object store actually holds as used ``object_store_memory``
+    (ray-project/ray#14260), so total minus available is the store's usage. It works with the dashboard
+    off and needs nothing beyond ``ray`` itself (the private ``memory_summary`` behind ``ray memory``
+    needs grpcio, which ``pip install -e .`` does not install). Nothing here reserves
+    ``object_store_memory`` in a task's resources, which would count too. Spilled objects are not in it.
+    The view trails frees by a raylet report (~0.1 s): read until two readings agree.
+    """
+    def used() -> float:
+        total = ray.cluster_resources().get("object_store_memory", 0.0)
+        return (total - ray.available_resources().get("object_store_memory", 0.0)) / 2**20
+
+    reading = used()
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        previous, reading = reading, used()
+        if abs(reading - previous) < 0.01:
+            break
+    return round(reading, 2)
 
 
 def main() -> None:
@@ -45,8 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
 
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    address = context.address_info["address"]
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     work = Path(tempfile.mkdtemp(prefix="feedback-loop-soak-"))
     config = load_config("examples/gaussian_mixture.yaml", [
         f"budget.evaluations={args.evaluations}", f"learner.samples={args.samples}", f"learner.epochs={args.epochs}",
@@ -61,7 +76,7 @@ def main() -> None:
         if count in marks:
             gc.collect()
             readings[marks[count]] = {"evaluation": count, "rss_mb": round(rss_mb(), 1),
-                                      "object_store_mb": object_store_mb(address)}
+                                      "object_store_mb": object_store_mb()}
 
     started = time.monotonic()
     runner = LoopRunner(config, work / "run", tracking_uri=f"sqlite:///{work / 'mlflow.db'}")

@@ -27,6 +27,7 @@ Usage: python bench/vs_tune.py [--evaluations 40] [--samples 1000] [--epochs 20]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import zlib
@@ -56,19 +57,16 @@ def tune_trainable(config: dict, real=None, setup=None) -> None:
     from ray import tune
 
     from feedback_loop.envs.generation import generate_batch
-    from feedback_loop.learners import TrainSettings, build_model, to_tensors, train_and_score
-    from feedback_loop.loop import data_seed
+    from feedback_loop.executors import data_seed
+    from feedback_loop.learners import TaskLearner
     from feedback_loop.simulators import make_simulator
 
     torch.set_num_threads(setup["threads"])
     env = make_simulator(setup["sim_id"], {})
-    settings = TrainSettings(**setup["train"])
-    x_val, y_val = to_tensors(real[0], real[1], torch.device("cpu"), settings.input_scale)
+    learner = TaskLearner(setup["learner"], tuple(real[0].shape[1:]), setup["num_classes"], real=(*real, None, None))
     trial_seed = zlib.crc32(tune.get_context().get_trial_id().encode())
     x, y = generate_batch(env, config, setup["samples"], data_seed(setup["seed"], trial_seed, 0))
-    torch.manual_seed(setup["init_seed"])
-    model = build_model(setup["model"], tuple(real[0].shape[1:]), setup["num_classes"], setup["hidden"])
-    outcome = train_and_score(model, x, y, x_val, y_val, settings, setup["num_classes"], setup["init_seed"])
+    outcome = learner.evaluate(x, y)
     tune.report({"score": outcome.score, "train_loss": outcome.train_loss, **outcome.metrics})
 
 
@@ -80,11 +78,9 @@ def run_tune(config, args, root: Path, uri: str, env, real) -> tuple[float, floa
 
     lc = config.learner
     setup = {
-        "sim_id": config.simulator.id, "samples": lc.samples, "seed": config.seed, "model": lc.model,
-        "hidden": lc.hidden, "init_seed": lc.seed, "num_classes": int(env.num_classes),
+        "sim_id": config.simulator.id, "samples": lc.samples, "seed": config.seed,
+        "learner": dataclasses.asdict(lc), "num_classes": int(env.num_classes),
         "threads": max(1, int(round(args.tune_trial_cpus))),
-        "train": {"epochs": lc.epochs, "batch_size": lc.batch_size, "lr": lc.lr,
-                  "weight_decay": lc.weight_decay, "input_scale": lc.input_scale},
     }
     sampler = optuna.samplers.TPESampler(seed=args.seed, constant_liar=True, multivariate=True)
     searcher = OptunaSearch(space=search_space(env.param_space), metric="score", mode="max", sampler=sampler)
@@ -112,12 +108,9 @@ def run_tune(config, args, root: Path, uri: str, env, real) -> tuple[float, floa
 def run_ours(config, root: Path, uri: str) -> tuple[float, float]:
     from feedback_loop.loop import LoopRunner
 
-    class Runner(LoopRunner):
-        def _final_scores(self):  # Tune does not retrain the best candidate and the oracle
-            return {"test_score": None, "oracle_score": None, "oracle_test_score": None}
-
     start = time.perf_counter()
-    summary = Runner(config, root / "ours", tracking_uri=uri).run(progress=False)
+    # final_scores=False: Tune does not retrain the best candidate and the oracle either
+    summary = LoopRunner(config, root / "ours", tracking_uri=uri, final_scores=False).run(progress=False)
     return time.perf_counter() - start, float(summary["best_score"])
 
 

@@ -12,8 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+import numpy as np
+
 FORMAT = "feedback-loop-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: history in its own journal, state files named under "files"
 
 
 class CheckpointError(ValueError):
@@ -68,3 +70,73 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or payload.get("sha256") != _digest(state):
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt (checksum mismatch)")
     return state
+
+
+CHECKPOINT_FILE = "checkpoint.json"
+# A persistent learner's training state after step N is saved as learner_weights-N.npz (and, if step
+# N is the best so far, as best_learner_weights-N.npz) just before the checkpoint that counts step N,
+# which names the files; older files are deleted only after that checkpoint is written. A kill in
+# between leaves checkpoint and files a pair: a resumed learner never trains twice on (or skips) a
+# batch, and the best model always matches the checkpoint's best score.
+PAIRED_FILES = {"weights_file": "learner_weights-{:06d}.npz", "best_weights_file": "best_learner_weights-{:06d}.npz"}
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Arrays to an ``.npz`` file, atomically (never pickled)."""
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as saved:
+        return {k: saved[k] for k in saved.files}
+
+
+class Checkpointer:
+    """Writes a run's ``checkpoint.json`` and the learner-state files paired with it.
+
+    ``stage(field, arrays)`` queues a state file for the next ``save``, which writes the files first,
+    then the checkpoint naming them, then deletes the files the previous checkpoint named.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / CHECKPOINT_FILE
+        self.files: dict[str, str | None] = {field: None for field in PAIRED_FILES}
+        self._staged: dict[str, dict[str, np.ndarray]] = {}
+
+    def stage(self, field: str, arrays: dict[str, np.ndarray]) -> None:
+        self._staged[field] = arrays
+
+    def save(self, state: dict[str, Any], step: int) -> None:
+        """Write the staged files (named after ``step``), then the checkpoint holding ``state``."""
+        previous = dict(self.files)
+        for field, arrays in self._staged.items():
+            name = PAIRED_FILES[field].format(step)
+            save_arrays(self.run_dir / name, arrays)
+            self.files[field] = name
+        save_checkpoint(self.path, {**state, "files": dict(self.files)})
+        self._staged.clear()
+        for field, name in previous.items():
+            if name and name != self.files[field]:
+                (self.run_dir / name).unlink(missing_ok=True)
+
+    def load(self) -> dict[str, Any]:
+        """The saved state; remembers the files it names and deletes files no checkpoint names."""
+        state = load_checkpoint(self.path)
+        self.files = {field: state.get("files", {}).get(field) for field in PAIRED_FILES}
+        for pattern in PAIRED_FILES.values():
+            for path in self.run_dir.glob(pattern.replace("{:06d}", "*")):
+                if path.name not in self.files.values():
+                    path.unlink(missing_ok=True)
+        return state
+
+    def load_file(self, field: str) -> dict[str, np.ndarray] | None:
+        """The arrays of the file the checkpoint names for ``field`` (None: it names none)."""
+        name = self.files.get(field)
+        if not name:
+            return None
+        path = self.run_dir / name
+        if not path.is_file():
+            raise CheckpointError(f"{self.path} names {name}, which is missing from the run directory: "
+                                  "the persistent learner cannot be resumed")
+        return load_arrays(path)

@@ -74,8 +74,10 @@ def _run_resumable(runner: Any, run_dir: Any, progress: bool) -> dict[str, Any]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .loop import LoopRunner, default_run_dir
+    from .preflight import prepare_run
 
     config = load_config(args.config, args.set)
+    prepare_run(config)  # refuse bad input before Ray, MLflow or the run directory exist
     run_dir = args.run_dir or default_run_dir(config)
     runner = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri)
     print(f"feedback-loop: running {config.name} in {run_dir}", file=sys.stderr)
@@ -96,6 +98,15 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import parse_policies, run_comparison
+    from .config import load_config
+    from .preflight import prepare_run
+
+    # Refuse bad input before any run starts: the base config as run_comparison loads it (same budget
+    # overrides) checks policy_options of every policy; config_for adds no other options.
+    budget = [f"budget.evaluations={args.budget_evaluations}", "budget.seconds=null"] if args.budget_evaluations is not None else []
+    budget += [f"budget.seconds={args.budget_seconds}", "budget.evaluations=null"] if args.budget_seconds is not None else []
+    parse_policies(args.policies)
+    prepare_run(load_config(args.config, [*args.set, *budget]))
 
     run_dir = args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
     rows = run_comparison(

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
 from .config import Config, ConfigError, load_config
+from .ledger import read_history
 from .loop import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, LoopRunner
 from .policies import POLICIES
 
@@ -95,7 +95,7 @@ def run_comparison(
         for seed in range(seeds):
             sub = run_dir / f"{policy}-seed{seed}"
             summary = _run_one(base, policy, seed, sub, comparison_id, tracking_uri, progress)
-            history = load_checkpoint(sub / CHECKPOINT_FILE)["history"]
+            history = read_history(sub)
             histories.setdefault(policy, []).append(history)
             rows.append({
                 **{k: summary.get(k) for k in CSV_FIELDS if k in summary},

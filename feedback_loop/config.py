@@ -130,7 +130,8 @@ class RefinerConfig:
 @dataclass
 class TrackingConfig:
     tracking_uri: str | None = None
-    """MLflow tracking URI (None: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working directory)."""
+    """MLflow tracking URI (None: ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working directory;
+    ``none``: no tracking at all)."""
     experiment: str | None = None
     """MLflow experiment name (None: the config's ``name``)."""
 
@@ -223,13 +224,17 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """``value`` checked against type ``tp``; ints are accepted where floats are expected."""
+def coerce_value(value: Any, tp: Any, path: str) -> Any:
+    """``value`` checked against type ``tp``; ints are accepted where floats are expected.
+
+    Raises ``ConfigError`` naming ``path``, e.g. ``policy.seed: expected int, got str 'abc'``; shared by
+    the config itself and by ``preflight`` (policy and refiner options checked against their type hints).
+    """
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
             try:
-                return _coerce(value, arg, path)
+                return coerce_value(value, arg, path)
             except ConfigError:
                 continue
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
@@ -260,6 +265,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif tp is Any:
         return value
     raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+_coerce = coerce_value  # the old private name
 
 
 def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:

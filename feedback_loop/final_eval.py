@@ -1,7 +1,8 @@
-"""Final reporting: train the task model at given parameters and score it on the real *test* set.
+"""Final reporting for benchmarks: train the task model at given parameters and score it on the real
+*test* (or validation) half, with several learner seeds, as Ray tasks.
 
-Used by the benchmarks to compare settings (uniform DR, nominal, the loop's best, the oracle) with
-several learner seeds. Never feeds anything back to a policy.
+Every score here comes from ``TaskLearner``, the path the loop's learners train through. Nothing
+here feeds back to a policy.
 """
 
 from __future__ import annotations
@@ -15,22 +16,15 @@ import torch
 
 from .config import LearnerConfig
 from .envs.generation import generate_batch
-from .learners import TrainSettings, build_model, evaluate, to_tensors, train_epochs
+from .learners import TaskLearner
 from .simulators import make_simulator
 
 
-def train_and_test(
-    x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, learner: LearnerConfig,
-    num_classes: int, seed: int,
-) -> float:
-    """Test accuracy of the learner trained from scratch (init seed ``seed``) on ``(x, y)``."""
-    device = torch.device("cpu")
-    settings = TrainSettings.of(learner)
-    torch.manual_seed(seed)
-    model = build_model(learner.model, tuple(x.shape[1:]), num_classes, learner.hidden)
-    xt, yt = to_tensors(x, y, device, settings.input_scale)
-    train_epochs(model, xt, yt, settings, torch.Generator().manual_seed(seed))
-    return evaluate(model, *to_tensors(x_test, y_test, device, settings.input_scale), num_classes)["accuracy"]
+def train_and_test(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, learner: LearnerConfig,
+                   num_classes: int, seed: int) -> float:
+    """Test accuracy of the learner trained from scratch (init and minibatch seed ``seed``) on ``(x, y)``."""
+    task = TaskLearner(asdict(learner), tuple(x.shape[1:]), num_classes, real=(x_test, y_test, None, None))
+    return task.evaluate(x, y, seed=seed).score
 
 
 def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
@@ -63,9 +57,9 @@ def real_test_accuracy(sim_id: str, sim_kwargs: dict, learner: dict[str, Any], s
     """The oracle: the same learner trained on the real validation half, scored on the test half."""
     torch.set_num_threads(1)
     env = make_simulator(sim_id, sim_kwargs)
-    config = LearnerConfig(**learner)
     real = env.real_data()
-    return train_and_test(real.x_val, real.y_val, real.x_test, real.y_test, config, env.num_classes, seed)
+    return train_and_test(real.x_val, real.y_val, real.x_test, real.y_test, LearnerConfig(**learner),
+                          env.num_classes, seed)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

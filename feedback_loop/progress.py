@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from tqdm import tqdm
 
+from .callbacks import Callback
+from .ledger import Ledger
+from .types import Result
 
-class Progress:
-    """Thin wrapper over tqdm that shows the best score so far; a no-op when disabled."""
 
-    def __init__(self, total: int | None, initial: int, enabled: bool, best: float | None, elapsed: float) -> None:
-        self._bar = None
-        if enabled:
-            self._bar = tqdm(total=total, initial=initial, desc="evaluations", unit="eval",
-                             file=sys.stderr, dynamic_ncols=True, leave=True)
-            self._show(best, elapsed)
+class ProgressBar(Callback):
+    """A tqdm bar over the evaluation budget showing the best score so far; updated per checkpoint."""
 
-    def _show(self, best: float | None, elapsed: float) -> None:
-        self._bar.set_postfix_str(f"best={'-' if best is None else f'{best:.4f}'} elapsed={elapsed:.0f}s", refresh=False)
+    def __init__(self, total: int | None, ledger: Ledger, elapsed: Any) -> None:
+        self.ledger = ledger
+        self.elapsed = elapsed
+        self._bar = tqdm(total=total, initial=ledger.evaluations, desc="evaluations", unit="eval",
+                         file=sys.stderr, dynamic_ncols=True, leave=True)
+        self._show()
 
-    def update(self, done: int, best: float | None, elapsed: float) -> None:
-        if self._bar is not None:
-            self._show(best, elapsed)
-            self._bar.update(done - self._bar.n)  # tqdm rate-limits redraws itself
+    def _show(self) -> None:
+        best = self.ledger.best_score
+        self._bar.set_postfix_str(f"best={'-' if best is None else f'{best:.4f}'} elapsed={self.elapsed():.0f}s",
+                                  refresh=False)
+
+    def after_checkpoint(self, results: list[Result]) -> None:
+        self._show()
+        self._bar.update(self.ledger.evaluations - self._bar.n)  # tqdm rate-limits redraws itself
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self._bar.close()

@@ -15,10 +15,13 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from .policies import Candidate, Outcome
+from .callbacks import Callback
+from .types import Candidate, Outcome, Result
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
+# summary.json fields logged as the parent run's final_* metrics
+FINAL_METRICS = ("best_score", "test_score", "oracle_score", "oracle_test_score", "train_samples")
 
 
 class TrackingError(RuntimeError):
@@ -111,12 +114,23 @@ class Tracker:
 
     def finish_parent(self, summary: dict[str, Any], status: str) -> None:
         run_id = self.parent_run_id
-        metrics = {k: summary[k] for k in ("best_score", "test_score", "oracle_score", "oracle_test_score") if summary.get(k) is not None}
+        metrics = {k: summary[k] for k in FINAL_METRICS if isinstance(summary.get(k), (int, float))}
         now = int(time.time() * 1000)
         tags = [RunTag("best_params", json.dumps(summary.get("best_params")))]
         self.client.log_batch(run_id, metrics=[Metric(f"final_{k}", float(v), now, 0) for k, v in metrics.items()], tags=tags)
         self.client.log_dict(run_id, summary, "summary.json")
         self.client.set_terminated(run_id, status=status)
+
+    def log_records(self, prefix: str, records: list[dict[str, float]]) -> None:
+        """Per-step records ``{"step": i, name: value, ...}`` as parent metrics ``prefix + name``."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{prefix}{k}", float(v), now, int(r.get("step", i)))
+                   for i, r in enumerate(records) for k, v in r.items() if k != "step"]
+        for i in range(0, len(metrics), 900):
+            self.client.log_batch(self.parent_run_id, metrics=metrics[i:i + 900])
+
+    def set_status(self, status: str) -> None:
+        self.client.set_terminated(self.parent_run_id, status=status)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(self.parent_run_id, figure, artifact_file)
@@ -166,3 +180,49 @@ class Tracker:
             else:
                 seen.add(cid)
         return dropped
+
+
+class NullTracker:
+    """``tracking_uri: none``: the loop runs without MLflow (unit tests, throwaway runs); every
+    tracking call does nothing and run ids are None."""
+
+    experiment_id = None
+    parent_run_id = None
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def make_tracker(tracking_uri: str, experiment: str) -> Tracker | NullTracker:
+    return NullTracker() if tracking_uri == "none" else Tracker(tracking_uri, experiment)
+
+
+class MlflowLogger(Callback):
+    """The loop's MLflow writer: a child run per result, the parent's progress metrics, the end."""
+
+    def __init__(self, tracker: Tracker, ledger: Any) -> None:
+        self.tracker = tracker
+        self.ledger = ledger
+
+    def on_result(self, result: Result, entry: dict[str, Any]) -> None:
+        candidate, outcome = result.job.candidate, result.outcome
+        step = entry["step"]
+        self.tracker.log_evaluation(step, candidate, outcome)
+        metrics = {"samples_generated": entry["samples_generated"], "train_samples": entry["train_samples"]}
+        # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
+        metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if outcome.ok:
+            metrics["score"] = outcome.score
+        if entry["best_score"] is not None:
+            metrics["best_score"] = entry["best_score"]
+        self.tracker.log_progress(step, metrics)
+
+    def log_refiner_losses(self, records: list[dict[str, float]]) -> None:
+        self.tracker.log_records("refiner_", records)
+
+    def on_end(self, summary: dict[str, Any]) -> None:
+        self.tracker.finish_parent(summary, "FINISHED" if summary["status"] == "finished" else "FAILED")
+
+    def on_stop(self, status: str) -> None:
+        self.tracker.set_status(status)

@@ -26,7 +26,7 @@ from gymnasium import spaces
 from torch.distributions import Categorical
 
 from .base import Candidate, Outcome, Policy
-from .optimizer_state import adam_state_from_json, adam_state_to_json
+from ..optimizer_state import adam_state_from_json, adam_state_to_json
 from .space import ParamCodec
 
 

@@ -8,76 +8,13 @@ contract. States must be JSON-serializable (checkpoints are plain JSON, never pi
 from __future__ import annotations
 
 import abc
-import math
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gymnasium import spaces
 
+from ..types import Candidate, Outcome  # re-exported: policies are written against these
 
-@dataclass
-class Candidate:
-    """One proposal: parameters inside ``param_space`` and, optionally, per-sample ranges.
-
-    ``ranges`` (``{name: [low, high]}``) asks the generator to draw those parameters afresh for
-    every sample, uniformly within the range (domain randomization); ``params`` holds the values
-    of all other parameters.
-    """
-
-    id: int
-    params: dict[str, Any]
-    ranges: dict[str, list[float]] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Candidate":
-        return cls(**data)
-
-
-Status = Literal["ok", "failed"]
-
-
-@dataclass
-class Outcome:
-    """How a candidate did. ``score`` is the validation metric, higher is better.
-
-    ``train_loss`` is the learner's loss on the candidate's fresh batch *before* training on it
-    (the adversarial signal); ``metrics`` holds extras such as per-class accuracy. A failed
-    evaluation has ``status="failed"`` and ``error`` set; its score is ``None``.
-    """
-
-    score: float | None
-    train_loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    status: Status = "ok"
-    error: str | None = None
-    samples: int = 0
-    seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        # A NaN or infinite score is a failed evaluation, never a best score.
-        if self.status == "ok" and (self.score is None or not math.isfinite(self.score)):
-            self.error = self.error or f"non-finite score {self.score!r}"
-            self.status = "failed"
-            self.score = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @classmethod
-    def failed(cls, error: str, samples: int = 0, seconds: float = 0.0) -> "Outcome":
-        return cls(score=None, status="failed", error=error, samples=samples, seconds=seconds)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Outcome":
-        return cls(**data)
+__all__ = ["Candidate", "Outcome", "LearnerMode", "Policy"]
 
 
 LearnerMode = Literal["per_candidate", "persistent"]

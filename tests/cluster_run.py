@@ -34,8 +34,8 @@ def main(run_dir: str, tracking_uri: str, placement: str) -> None:
 
     def record_nodes(candidate, outcome):
         if not seen:
-            seen["generators"] = [node_of(a) for a in runner.generators]
-            seen["learners"] = [node_of(a) for a in runner.learners]
+            seen["generators"] = [node_of(a) for a in runner.executor.generators]
+            seen["learners"] = [node_of(a) for a in runner.executor.learners]
 
     summary = runner.run(progress=False, on_outcome=record_nodes)
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])

@@ -52,3 +52,10 @@ class SlowGaussianMixture(GaussianMixtureEnv):
 
         time.sleep(0.5)
         return super().sample_batch(params, n, seed)
+
+
+def wrong_width_model(input_shape, num_classes):
+    """A broken model builder: one output too many (``learner.model: tests.plugins:wrong_width_model``)."""
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(input_shape).prod()), num_classes + 1))

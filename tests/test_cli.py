@@ -43,7 +43,7 @@ def test_run_smoke_writes_summary_and_prints_table(ray_session, tracking_uri, tm
          "breaks the simulator contract: NoLabelEnv.reset must return info['label']"),
         (["run", "examples/gaussian_mixture.yaml", "--tracking-uri", "http://127.0.0.1:9"],
          "tracking.tracking_uri: cannot reach the MLflow server at 'http://127.0.0.1:9'"),
-        (["run", "examples/gaussian_mixture.yaml", "--set", "policy.options={bogus: 1}"], "policy.options: optuna rejected"),
+        (["run", "examples/gaussian_mixture.yaml", "--set", "policy.options={bogus: 1}"], "policy.options.bogus: unknown option for policy 'optuna'"),
     ],
 )
 def test_user_errors_are_one_clear_line(args, message, capsys):

@@ -15,9 +15,10 @@ import pytest
 import ray
 from mlflow import MlflowClient
 
-from feedback_loop.checkpoint import load_checkpoint
 from feedback_loop.cli import main
-from feedback_loop.loop import LearnerLostError, LoopRunner, resume_loop
+from feedback_loop.executors import LearnerLostError
+from feedback_loop.loop import LoopRunner, resume_loop
+from tests import runs
 from tests.test_loop import SimulatedCrash, children_of, tiny_config
 
 pytestmark = pytest.mark.faults
@@ -42,7 +43,7 @@ def wait_for_evaluations(run_dir: Path, count: int, proc: subprocess.Popen, time
         if proc.poll() is not None:
             raise AssertionError(f"the run ended early:\n{proc.stdout.read()}")
         try:
-            if load_checkpoint(run_dir / "checkpoint.json")["evaluations"] >= count:
+            if runs.evaluations(run_dir) >= count:
                 return
         except Exception:
             pass
@@ -58,7 +59,7 @@ def resume_cli(run_dir: Path) -> subprocess.CompletedProcess:
 def assert_exactly_once(run_dir: Path, tracking_uri: str, count: int) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["evaluations"] == count
-    assert sorted(load_checkpoint(run_dir / "checkpoint.json")["completed_ids"]) == list(range(count))
+    assert runs.completed_ids(run_dir) == list(range(count))
     ids = sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, summary["mlflow_run_id"]))
     assert ids == list(range(count))  # one MLflow child per evaluation, no duplicates
     import optuna
@@ -75,7 +76,7 @@ def test_driver_sigkill_then_resume_keeps_every_evaluation_once(tracking_uri, tm
     wait_for_evaluations(run_dir, kill_after, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    state = load_checkpoint(run_dir / "checkpoint.json")
+    state = runs.checkpoint(run_dir)
     # killed before the run ended: after 10 evaluations it is still retraining the best and the oracle
     assert state["status"] == "running" and not (run_dir / "summary.json").exists()
     result = resume_cli(run_dir)
@@ -92,7 +93,7 @@ def test_ctrl_c_checkpoints_marks_killed_and_resumes(tracking_uri, tmp_path):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
     assert f"feedback-loop resume {run_dir}" in output
-    state = load_checkpoint(run_dir / "checkpoint.json")
+    state = runs.checkpoint(run_dir)
     assert state["status"] == "interrupted"
     assert MlflowClient(tracking_uri).get_run(state["mlflow_run_id"]).info.status == "KILLED"
     result = resume_cli(run_dir)
@@ -109,7 +110,7 @@ def test_learner_killed_mid_evaluation_is_restarted_and_retried(ray_session, tra
 
     def kill_learner_once(candidate, outcome):
         if not killed:
-            ray.kill(runner.learners[0], no_restart=False)  # the next evaluation is in flight
+            ray.kill(runner.executor.learners[0], no_restart=False)  # the next evaluation is in flight
             killed.append(candidate.id)
 
     summary = runner.run(progress=False, on_outcome=kill_learner_once)
@@ -137,7 +138,7 @@ def test_corrupt_checkpoint_is_refused_by_resume(tmp_path, capsys):
 
 
 def _scores(run_dir: Path) -> list[tuple[int, float | None]]:
-    return [(h["id"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
+    return [(h["id"], h["score"]) for h in runs.history(run_dir)]
 
 
 @pytest.mark.parametrize("driver_pause", [0.0, 5.0], ids=["death-seen-at-once", "death-seen-late"])
@@ -155,13 +156,13 @@ def test_killed_persistent_learner_gets_its_model_back(ray_session, tracking_uri
     def kill_after_five(candidate, outcome):
         outcomes.append(outcome)
         if len(outcomes) == 5:
-            ray.kill(runner.learners[0], no_restart=False)
+            ray.kill(runner.executor.learners[0], no_restart=False)
             time.sleep(driver_pause)
 
     summary = runner.run(progress=False, on_outcome=kill_after_five)
     assert summary["evaluations"] == 10 and summary["status"] == "finished"
     assert summary["failed_evaluations"] == 0  # the lost steps were redone on the restored model
-    assert runner._persistent_retries == 1  # one death, one restore, however many steps were in flight
+    assert runner.executor.restores == 1  # one death, one restore, however many steps were in flight
     assert _scores(tmp_path / "run") == _scores(tmp_path / "straight")
     assert summary["test_score"] == never_killed["test_score"]
 
@@ -174,14 +175,14 @@ def test_dead_generators_fail_persistent_steps_not_the_learner(ray_session, trac
     runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
 
     def kill_generators_after_two(candidate, outcome):
-        if runner.state.evaluations == 2:
-            for generator in runner.generators:
+        if runner.ledger.evaluations == 2:
+            for generator in runner.executor.generators:
                 ray.kill(generator, no_restart=True)
 
     summary = runner.run(progress=False, on_outcome=kill_generators_after_two)
     # the step asked before the kill may already have its data: 3 or 4 of the last 4 fail
     assert summary["evaluations"] == 6 and summary["failed_evaluations"] in (3, 4)
-    assert runner._persistent_retries == 0
+    assert runner.executor.restores == 0
     assert summary["best_score"] is not None
     assert summary["oracle_score"] is None  # the final re-scoring needs generators: None, not a crash
 
@@ -195,13 +196,13 @@ def test_persistent_learner_dying_too_often_stops_resumably(ray_session, trackin
     runner = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri)
 
     def kill_after_two(candidate, outcome):
-        if runner.state.evaluations == 2:
-            ray.kill(runner.learners[0], no_restart=False)
+        if runner.ledger.evaluations == 2:
+            ray.kill(runner.executor.learners[0], no_restart=False)
 
     with pytest.raises(LearnerLostError, match="resources.max_task_retries: the persistent learner died"):
         runner.run(progress=False, on_outcome=kill_after_two)
-    state = load_checkpoint(tmp_path / "run" / "checkpoint.json")
-    assert state["status"] == "interrupted" and state["pending"]
+    state = runs.checkpoint(tmp_path / "run")
+    assert state["status"] == "interrupted" and runs.pending(tmp_path / "run")
     assert MlflowClient(tracking_uri).get_run(state["mlflow_run_id"]).info.status == "KILLED"
     resumed = resume_loop(tmp_path / "run", progress=False)
     assert resumed["evaluations"] == 6 and resumed["failed_evaluations"] == 0
@@ -216,26 +217,26 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     must redo step 3 from the state after step 2, neither training twice on its batch nor skipping it.
     The persistent loop is deterministic (steps are taken in the order the learner trains them), so
     it must match a run that never stopped, score for score and weight for weight."""
-    import feedback_loop.loop as loop_module
+    import feedback_loop.checkpoint as checkpoint_module
 
     config = tiny_config(6, "policy.name=adr", "learner.persistent_samples=300", f"resources.prefetch={prefetch}",
                          name="test-kill-weights")
     never_stopped = LoopRunner(config, tmp_path / "straight", tracking_uri=tracking_uri).run(progress=False)
 
-    real_save = loop_module.save_checkpoint
+    real_save = checkpoint_module.save_checkpoint
 
     def crash_before_counting_step_3(path, state):
-        if state["evaluations"] == 3:
+        if state["ledger"]["evaluations"] == 3:
             raise SimulatedCrash  # as if SIGKILLed right after the weights file was written
         real_save(path, state)
 
     run_dir = tmp_path / "stopped"
-    monkeypatch.setattr(loop_module, "save_checkpoint", crash_before_counting_step_3)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", crash_before_counting_step_3)
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
-    monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
-    stopped = load_checkpoint(run_dir / "checkpoint.json")
-    assert stopped["evaluations"] == 2
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", real_save)
+    stopped = runs.checkpoint(run_dir)
+    assert stopped["ledger"]["evaluations"] == 2
     assert (run_dir / "learner_weights-000003.npz").is_file()  # written, never named by a checkpoint
     (run_dir / "learner_weights-000099.npz").write_bytes(b"")  # an orphan no redone step overwrites
     logged = sorted(int(c.data.tags["candidate_id"]) for c in children_of(tracking_uri, stopped["mlflow_run_id"]))
@@ -250,7 +251,7 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     assert resumed["test_score"] == never_stopped["test_score"]
 
     def final_weights(run_dir):
-        with np.load(run_dir / load_checkpoint(run_dir / "checkpoint.json")["weights_file"]) as saved:
+        with np.load(run_dir / runs.checkpoint(run_dir)["files"]["weights_file"]) as saved:
             return {k: saved[k] for k in saved.files}
 
     straight, again = final_weights(tmp_path / "straight"), final_weights(run_dir)
@@ -258,6 +259,6 @@ def test_kill_between_persistent_weights_and_checkpoint_resumes_as_if_never_stop
     for key in straight:
         np.testing.assert_array_equal(again[key], straight[key], err_msg=key)
     # files no checkpoint named are gone
-    state = load_checkpoint(run_dir / "checkpoint.json")
+    files = runs.checkpoint(run_dir)["files"]
     assert sorted(p.name for p in run_dir.glob("*learner_weights*.npz")) == sorted(
-        {state["weights_file"], state["best_weights_file"], "best_learner_weights.npz"})
+        {files["weights_file"], files["best_weights_file"], "best_learner_weights.npz"})

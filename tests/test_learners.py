@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from feedback_loop.learners import TrainSettings, build_model, to_tensors, train_and_score
+from feedback_loop.learners import TaskLearner, build_model
 
 
 @pytest.mark.parametrize(("name", "shape"), [("mlp", (2,)), ("mlp", (1, 8, 8)), ("cnn", (1, 8, 8))])
@@ -27,24 +27,29 @@ def test_unknown_model_is_named():
         build_model("cnn", (2,), 2)
 
 
+LEARNER = {"model": "mlp", "hidden": 64, "seed": 0, "epochs": 10, "batch_size": 64, "lr": 1e-3}
+
+
 def test_training_learns_separable_data_and_reports_loss_before_training():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     x = (rng.standard_normal((400, 2)) + 3 * y[:, None]).astype(np.float32)
-    xv, yv = to_tensors(x, y, torch.device("cpu"), 1.0)
-    torch.manual_seed(0)
-    outcome = train_and_score(build_model("mlp", (2,), 2), x, y, xv, yv, TrainSettings(epochs=10), 2, seed=0)
+    learner = TaskLearner(LEARNER, (2,), 2, real=(x, y, None, None))
+    outcome = learner.evaluate(x, y)
     assert outcome.ok and outcome.score > 0.95
     assert outcome.train_loss == pytest.approx(np.log(2), abs=0.5)  # an untrained model's loss
     assert outcome.metrics["final_train_loss"] < outcome.train_loss
     assert {"val_accuracy_class_0", "val_accuracy_class_1"} <= set(outcome.metrics)
+    assert outcome.samples == 400 and outcome.train_samples == 400 * 10  # the budget's unit: samples × epochs
+    assert learner.evaluate(x, y).score == outcome.score
+    assert learner.evaluate(x, y, 2).train_samples == 800
 
 
 def test_nan_batch_is_refused():
     x = np.full((8, 2), np.nan, dtype=np.float32)
-    xv, yv = to_tensors(np.zeros((4, 2)), np.zeros(4), torch.device("cpu"), 1.0)
+    learner = TaskLearner({**LEARNER, "epochs": 1}, (2,), 2, real=(np.zeros((4, 2)), np.zeros(4), None, None))
     with pytest.raises(ValueError, match="NaN"):
-        train_and_score(build_model("mlp", (2,), 2), x, np.zeros(8), xv, yv, TrainSettings(epochs=1), 2, seed=0)
+        learner.evaluate(x, np.zeros(8))
 
 
 def _persistent_learner(ray, model: str, shape: tuple[int, ...]):
@@ -66,16 +71,18 @@ def _separable(seed: int, shape: tuple[int, ...], n: int = 256) -> tuple[np.ndar
 def test_restored_persistent_learner_trains_on_exactly_as_the_original(ray_session, model, shape):
     """A resumed or restarted persistent learner gets weights, Adam's moments, minibatch order and
     torch's global generator (dropout) back."""
-    from feedback_loop.actors import ADAM_PREFIX, GENERATOR_KEY, TORCH_RNG_KEY
+    from feedback_loop.learners.task_learner import ADAM_PREFIX, GENERATOR_KEY, TORCH_RNG_KEY
 
     ray = ray_session
     real = [ray.put((*_separable(99, shape), None, None))]
     original, restored, weights_only = (_persistent_learner(ray, model, shape) for _ in range(3))
     try:
-        state = ray.get(original.train_step.remote(real, 0, 2, _separable(1, shape)))["weights"]
+        ray.get(original.reset.remote())
+        assert ray.get(restored.train_step.remote(real, 0, 2, _separable(1, shape))) == {"restarted": True}
+        state = ray.get(original.train_step.remote(real, 0, 2, _separable(1, shape)))["state"]
         assert any(k.startswith(ADAM_PREFIX) for k in state) and {GENERATOR_KEY, TORCH_RNG_KEY} <= set(state)
-        ray.get(restored.set_weights.remote(state))
-        ray.get(weights_only.set_weights.remote(
+        ray.get(restored.set_state.remote(state))
+        ray.get(weights_only.set_state.remote(
             {k: v for k, v in state.items() if not k.startswith((ADAM_PREFIX, "generator/"))}))
         batch = _separable(2, shape)
         after = [ray.get(a.train_step.remote(real, 1, 2, batch)) for a in (original, restored, weights_only)]
@@ -83,7 +90,7 @@ def test_restored_persistent_learner_trains_on_exactly_as_the_original(ray_sessi
         for actor in (original, restored, weights_only):
             ray.kill(actor)
     assert after[0]["train_loss"] == after[1]["train_loss"] == after[2]["train_loss"]  # same weights before
-    for key, value in after[0]["weights"].items():
-        np.testing.assert_array_equal(after[1]["weights"][key], value, err_msg=key)
+    for key, value in after[0]["state"].items():
+        np.testing.assert_array_equal(after[1]["state"][key], value, err_msg=key)
     # without the moments and the generators the next step differs: the check above can fail
-    assert any(not np.array_equal(after[2]["weights"][k], v) for k, v in after[0]["weights"].items())
+    assert any(not np.array_equal(after[2]["state"][k], v) for k, v in after[0]["state"].items())

@@ -8,10 +8,11 @@ from typing import Callable
 import pytest
 from mlflow import MlflowClient
 
-from feedback_loop.checkpoint import load_checkpoint
+from feedback_loop.executors import ResourceError
 from feedback_loop.config import load_config
-from feedback_loop.loop import LoopRunner, ResourceError, resume_loop
+from feedback_loop.loop import LoopRunner, resume_loop
 from feedback_loop.policies import Candidate, Outcome
+from tests import runs
 
 TINY = ["learner.samples=300", "learner.epochs=3", "resources.learners=2", "resources.learner_cpus=0.75",
         "resources.generator_cpus=0.5"]
@@ -72,14 +73,13 @@ def test_resume_after_interruption_loses_and_repeats_nothing(ray_session, tracki
     crash_after_three, _ = crash_after(3)
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
-    state = load_checkpoint(run_dir / "checkpoint.json")
-    assert state["evaluations"] == 3 and state["status"] == "running"
-    assert len(state["pending"]) >= 1  # evaluations were in flight when it stopped
+    state = runs.checkpoint(run_dir)
+    assert state["ledger"]["evaluations"] == 3 and state["status"] == "running"
+    assert len(runs.pending(run_dir)) >= 1  # evaluations were in flight when it stopped
 
     summary = resume_loop(run_dir, progress=False)
     assert summary["evaluations"] == 8
-    state = load_checkpoint(run_dir / "checkpoint.json")
-    assert sorted(state["completed_ids"]) == list(range(8))  # none lost, none repeated
+    assert runs.completed_ids(run_dir) == list(range(8))  # none lost, none repeated
     children = children_of(tracking_uri, summary["mlflow_run_id"])
     assert sorted(int(c.data.tags["candidate_id"]) for c in children) == list(range(8))
     if policy == "optuna":
@@ -137,12 +137,12 @@ def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking
     with pytest.raises(SimulatedCrash):
         LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False, on_outcome=crash_after_three)
     assert all(o.ok and "fresh_accuracy" in o.metrics and o.train_loss is not None for o in told)
-    weights_file = load_checkpoint(run_dir / "checkpoint.json")["weights_file"]
+    weights_file = runs.checkpoint(run_dir)["files"]["weights_file"]
     assert [p.name for p in run_dir.glob("learner_weights-*.npz")] == [weights_file]  # older ones deleted
     summary = resume_loop(run_dir, progress=False)
     assert summary["evaluations"] == 6 and summary["status"] == "finished"
     assert summary["test_score"] is not None
-    assert sorted(load_checkpoint(run_dir / "checkpoint.json")["completed_ids"]) == list(range(6))
+    assert runs.completed_ids(run_dir) == list(range(6))
 
 
 def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracking_uri, tmp_path):
@@ -178,7 +178,7 @@ def test_resumed_run_matches_one_that_never_stopped(ray_session, tracking_uri, t
     resumed = resume_loop(tmp_path / "stopped", progress=False)
 
     def history(run_dir):
-        return [(h["id"], h["params"], h["score"]) for h in load_checkpoint(run_dir / "checkpoint.json")["history"]]
+        return [(h["id"], h["params"], h["score"]) for h in runs.history(run_dir)]
 
     assert history(tmp_path / "stopped") == history(tmp_path / "straight")
     assert (resumed["best_score"], resumed["test_score"]) == (never_stopped["best_score"], never_stopped["test_score"])

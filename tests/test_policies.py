@@ -1,93 +1,37 @@
-"""The policy contract suite: every policy, through the same ask/tell/state tests."""
+"""The policy contract suite (``feedback_loop.testing.PolicyContract``) over every policy, then specifics."""
 
 from __future__ import annotations
-
-import json
-import shutil
 
 import numpy as np
 import pytest
 
-from feedback_loop.policies import POLICIES, Candidate, Outcome, make_policy
+from feedback_loop.policies import POLICIES, Outcome, make_policy
+from feedback_loop.testing import PolicyContract
+from feedback_loop.testing.policies import fake_score
 
 
-def build(name, env, tmp_path, seed=0, tag="a"):
-    options = {"storage_path": str(tmp_path / f"{tag}.journal")} if name == "optuna" else {}
-    return make_policy(name, param_space=env.param_space, nominal_params=env.nominal_params, seed=seed, **options)
+def policy_options(name, workdir):
+    """Optuna keeps its study in a journal file: in the policy's own folder."""
+    return {"storage_path": str(workdir / "study.journal")} if name == "optuna" else {}
 
 
-def fake_score(candidate: Candidate) -> float:
-    """A fixed synthetic reward: higher near the middle of every continuous range."""
-    values = np.array([v for v in candidate.params.values() if isinstance(v, float)])
-    return float(-np.sum(values**2))
+def build(name, env, tmp_path, seed=0):
+    return make_policy(name, param_space=env.param_space, nominal_params=env.nominal_params, seed=seed,
+                       **policy_options(name, tmp_path))
 
 
-def in_space(env, candidate: Candidate) -> bool:
-    env.check_params(candidate.params)
-    if candidate.ranges:
-        for name, (low, high) in candidate.ranges.items():
-            env.check_params({name: low})
-            env.check_params({name: high})
-    return True
+class TestBuiltinPolicies(PolicyContract):
+    """Every rule of the contract, for every policy in ``POLICIES``."""
 
+    @pytest.fixture(params=sorted(POLICIES))
+    def policy_name(self, request):
+        return request.param
 
-@pytest.fixture(params=sorted(POLICIES))
-def policy_name(request):
-    return request.param
-
-
-def test_ask_returns_distinct_candidates_inside_the_space(policy_name, gm_env, tmp_path):
-    policy = build(policy_name, gm_env, tmp_path)
-    candidates = policy.ask(3)
-    assert len(candidates) == 3
-    assert len({c.id for c in candidates}) == 3
-    assert all(in_space(gm_env, c) for c in candidates)
-
-
-def test_tell_accepts_ok_and_failed_outcomes(policy_name, gm_env, tmp_path):
-    policy = build(policy_name, gm_env, tmp_path)
-    for step in range(4):
-        (candidate,) = policy.ask(1)
-        if step == 1:
-            policy.tell(candidate, Outcome.failed("simulator exploded"))
-        else:
-            policy.tell(candidate, Outcome(score=fake_score(candidate), train_loss=0.5))
-    assert in_space(gm_env, policy.ask(1)[0])
-
-
-def test_nan_score_is_a_failed_outcome(policy_name, gm_env, tmp_path):
-    outcome = Outcome(score=float("nan"))
-    assert outcome.status == "failed" and outcome.score is None
-    policy = build(policy_name, gm_env, tmp_path)
-    (candidate,) = policy.ask(1)
-    policy.tell(candidate, outcome)
-
-
-def test_same_seed_same_candidates(policy_name, gm_env, tmp_path):
-    first = build(policy_name, gm_env, tmp_path, seed=7, tag="one")
-    second = build(policy_name, gm_env, tmp_path, seed=7, tag="two")
-    for _ in range(3):
-        a, b = first.ask(1)[0], second.ask(1)[0]
-        assert a.params == b.params and a.ranges == b.ranges
-        first.tell(a, Outcome(score=fake_score(a)))
-        second.tell(b, Outcome(score=fake_score(b)))
-
-
-def test_state_round_trip_continues_identically(policy_name, gm_env, tmp_path):
-    """A policy restored from a JSON state asks exactly what the original asks next."""
-    original = build(policy_name, gm_env, tmp_path, seed=3)
-    for _ in range(12):  # past Optuna's random start-up trials
-        (candidate,) = original.ask(1)
-        original.tell(candidate, Outcome(score=fake_score(candidate)))
-    state = json.loads(json.dumps(original.state_dict()))  # must survive JSON
-    if policy_name == "optuna":  # the study lives in its journal: resume from a copy of it
-        shutil.copy(tmp_path / "a.journal", tmp_path / "b.journal")
-    restored = build(policy_name, gm_env, tmp_path, seed=3, tag="b")
-    restored.load_state_dict(state)
-    a, b = original.ask(1)[0], restored.ask(1)[0]
-    assert a.id == b.id
-    assert a.params == pytest.approx(b.params)
-    assert a.ranges == b.ranges
+    @pytest.fixture
+    def make_policy(self, policy_name, simulator):
+        return lambda seed, workdir: make_policy(
+            policy_name, param_space=simulator.param_space, nominal_params=simulator.nominal_params, seed=seed,
+            **policy_options(policy_name, workdir))
 
 
 def test_uniform_dr_randomizes_every_parameter_over_its_whole_range(gm_env, tmp_path):

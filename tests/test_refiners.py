@@ -1,4 +1,5 @@
-"""Refiners: one contract suite over every refiner, then SimGAN specifics and the Ray actor."""
+"""Refiners: the contract suite (``feedback_loop.testing.RefinerContract``) over every refiner, then SimGAN
+specifics and the Ray actor."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 from feedback_loop.refiners import (REFINERS, HistoryBuffer, IdentityRefiner, Refiner, SimGANConfig, SimGANRefiner,
                                     load_state, load_weights, make_refiner, save_state, save_weights)
+from feedback_loop.testing import RefinerContract
 
 # Tiny sizes: every fit below takes well under a second on one CPU thread.
 TINY = dict(channels=8, blocks=1, batch_size=16, pretrain_refiner_steps=5, pretrain_disc_steps=5, steps=10,
@@ -41,72 +43,25 @@ def test_every_registered_refiner_is_in_the_contract_suite():
     assert set(FACTORIES) == set(REFINERS)
 
 
-# -- the contract ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(FACTORIES))
-class TestRefinerContract:
+# -- the contract: feedback_loop.testing.RefinerContract over every refiner -----------------------------------
+class TestBuiltinRefiners(RefinerContract):
+    """Every rule of the contract, for every refiner in ``REFINERS`` (tiny SimGAN sizes)."""
+
+    @pytest.fixture(params=sorted(FACTORIES))
+    def name(self, request):
+        return request.param
+
+    @pytest.fixture
+    def make_refiner(self, name):
+        return lambda seed: FACTORIES[name](seed=seed)
+
+    @pytest.fixture(scope="class")
+    def refiner_data(self, digits):
+        return digits
+
     def test_is_a_refiner_made_by_name(self, name):
         assert isinstance(make_refiner(name, TINY if name == "simgan" else None), Refiner)
         assert make_refiner(name, TINY if name == "simgan" else None).name == name
-
-    def test_refine_keeps_shape_dtype_and_range(self, name, digits):
-        x, _, real = digits
-        refiner = FACTORIES[name]()
-        refiner.fit(x, real)
-        for batch in (x, x[:1], x[:0]):
-            out = refiner.refine(batch)
-            assert out.shape == batch.shape and out.dtype == np.float32
-            assert np.isfinite(out).all()
-            if len(out):
-                assert out.min() >= 0.0 and out.max() <= 16.0
-
-    def test_refine_does_not_modify_its_input(self, name, digits):
-        x, _, real = digits
-        refiner = FACTORIES[name]()
-        refiner.fit(x, real)
-        before = x.copy()
-        refiner.refine(x)
-        np.testing.assert_array_equal(x, before)
-
-    def test_realism_is_per_sample_in_unit_interval(self, name, digits):
-        x, _, real = digits
-        refiner = FACTORIES[name]()
-        refiner.fit(x, real)
-        for batch in (x, real[:7]):
-            score = refiner.realism(batch)
-            assert score.shape == (len(batch),)
-            assert np.all((score >= 0) & (score <= 1))
-
-    def test_weights_round_trip_through_a_checkpoint_file(self, name, digits, tmp_path):
-        x, _, real = digits
-        refiner = FACTORIES[name]()
-        refiner.fit(x, real)
-        state = refiner.state_dict()
-        assert all(isinstance(v, np.ndarray) for v in state.values())
-        path = save_weights(refiner, tmp_path / "refiner.npz")
-        restored = FACTORIES[name](seed=123) if name == "simgan" else FACTORIES[name]()
-        load_weights(restored, path)
-        np.testing.assert_array_equal(restored.refine(x), refiner.refine(x))
-        np.testing.assert_array_equal(restored.realism(real), refiner.realism(real))
-
-    def test_same_seed_same_refinement(self, name, digits):
-        x, _, real = digits
-        a, b = FACTORIES[name](), FACTORIES[name]()
-        a.fit(x, real)
-        b.fit(x, real)
-        np.testing.assert_array_equal(a.refine(x), b.refine(x))
-
-    def test_bad_batches_are_refused_with_the_reason(self, name, digits):
-        x, _, real = digits
-        refiner = FACTORIES[name]()
-        with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-            refiner.fit(x.reshape(len(x), -1), real)
-        refiner.fit(x, real)
-        with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-            refiner.refine(x.reshape(len(x), -1))
-        bad = x.copy()
-        bad[0, 0, 0, 0] = np.nan
-        with pytest.raises(ValueError, match="NaN"):
-            refiner.refine(bad)
 
 
 def test_identity_refiner_passes_batches_through(digits):

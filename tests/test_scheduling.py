@@ -13,7 +13,9 @@ import pytest
 
 from feedback_loop.actors import GeneratorActor, LearnerActor
 from feedback_loop.config import load_config
-from feedback_loop.loop import LoopRunner, ResourceError, gpus_to_pack
+from feedback_loop.executors import ResourceError
+from feedback_loop.executors.resources import gpus_to_pack
+from feedback_loop.loop import LoopRunner
 
 TINY = ["learner.samples=200", "learner.epochs=2", "budget.evaluations=2", "name=test-scheduling"]
 
@@ -126,7 +128,7 @@ def test_placement_pack_keeps_each_generator_with_its_learner(ray_session, track
 
     def record(candidate, outcome):
         if not groups_seen:
-            groups_seen.extend(runner._slots)
+            groups_seen.extend(runner.executor.slots)
 
     summary = runner.run(progress=False, on_outcome=record)
     assert summary["evaluations"] == 4 and summary["status"] == "finished"

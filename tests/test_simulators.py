@@ -1,16 +1,16 @@
-"""The simulator contract suite: every built-in simulator through the same checks."""
+"""The simulator contract suite (``feedback_loop.testing.SimulatorContract``) over every built-in, then specifics."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import feedback_loop.envs  # noqa: F401  (registers the ids)
 from feedback_loop.envs.checker import SimulatorContractError, check_simulator
-from feedback_loop.envs.generation import _batch_by_reset, generate_batch
+from feedback_loop.envs.generation import generate_batch
 from feedback_loop.envs.registration import BUILTIN_ENVS
+from feedback_loop.testing import SimulatorContract
 
 
 def available_envs():
@@ -24,73 +24,14 @@ def available_envs():
     return ids
 
 
-@pytest.fixture(params=available_envs())
-def env(request):
-    return gym.make(request.param, disable_env_checker=True).unwrapped
+class TestBuiltinSimulators(SimulatorContract):
+    """Every rule of the contract, for every simulator in ``BUILTIN_ENVS``."""
 
+    expects_real_data = True  # every built-in ships its real data
 
-def test_gymnasium_check_env(env):
-    check_env(env, skip_render_check=True)
-
-
-def test_feedback_loop_contract(env):
-    check_simulator(env)
-
-
-def test_same_seed_same_batch_and_other_seed_other_batch(env):
-    x1, y1 = env.sample_batch(env.nominal_params, 64, seed=5)
-    x2, y2 = env.sample_batch(env.nominal_params, 64, seed=5)
-    x3, _ = env.sample_batch(env.nominal_params, 64, seed=6)
-    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
-    assert not np.array_equal(x1, x3)
-
-
-def test_params_outside_space_are_rejected_with_name_value_and_bounds(env):
-    name, space = next(iter(env.param_space.spaces.items()))
-    with pytest.raises(ValueError, match=rf"{name}.*1000000.*(bounds|allowed)"):
-        env.reset(seed=0, options={"params": {name: 1_000_000}})
-    with pytest.raises(ValueError, match="unknown parameter"):
-        env.reset(seed=0, options={"params": {"no_such_parameter": 1.0}})
-
-
-def test_params_are_respected(env):
-    """Moving every parameter away from nominal changes the generated data."""
-    other = {}
-    for name, space in env.param_space.spaces.items():
-        if isinstance(space, gym.spaces.Discrete):
-            other[name] = int(space.start + space.n - 1)
-        else:
-            other[name] = float(space.high) if env.nominal_params[name] < float(space.high) else float(space.low)
-    x_nominal, _ = env.sample_batch(env.nominal_params, 256, seed=1)
-    x_other, _ = env.sample_batch(other, 256, seed=1)
-    assert not np.allclose(x_nominal, x_other)
-
-
-def test_per_sample_parameter_arrays_are_accepted(env):
-    n = 32
-    name, space = next((k, s) for k, s in env.param_space.spaces.items() if isinstance(s, gym.spaces.Box))
-    values = np.linspace(float(space.low), float(space.high), n)
-    x, y = env.sample_batch({name: values}, n, seed=0)
-    assert len(x) == n == len(y)
-
-
-def test_batch_matches_repeated_reset_in_distribution(env):
-    """The vectorized path and the one-sample-per-reset path draw from the same distribution."""
-    n = 1500
-    x_batch, y_batch = env.sample_batch(env.nominal_params, n, seed=0)
-    x_reset, y_reset = _batch_by_reset(env, env.check_params(None), n, seed=0)
-    assert x_reset.shape == x_batch.shape
-    for label in range(env.num_classes):
-        a, b = x_batch[y_batch == label], x_reset[y_reset == label]
-        assert abs(len(a) - len(b)) < 0.15 * n / env.num_classes + 10
-        scale = x_batch.std() + 1e-6
-        assert np.abs(a.mean(0) - b.mean(0)).max() / scale < 0.35
-
-
-def test_real_data_matches_observation_space(env):
-    real = env.real_data()
-    assert real.x_val.shape[1:] == env.observation_space.shape
-    assert set(np.unique(real.y_val)) <= set(range(env.num_classes))
+    @pytest.fixture(params=available_envs())
+    def simulator(self, request):
+        return gym.make(request.param, disable_env_checker=True).unwrapped
 
 
 # -- GaussianMixture specifics ---------------------------------------------------------------------

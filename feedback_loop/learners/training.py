@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-
-from ..policies import Outcome
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,14 @@ def to_tensors(x: np.ndarray, y: np.ndarray, device: torch.device, scale: float)
     return xt, yt
 
 
+def check_batch(xt: torch.Tensor, yt: torch.Tensor, num_classes: int) -> None:
+    """Refuse a generated batch no model should be trained on (NaN inputs, labels out of range)."""
+    if not torch.isfinite(xt).all():
+        raise ValueError("the generated batch contains NaN or infinite values")
+    if len(yt) and (yt.min() < 0 or yt.max() >= num_classes):
+        raise ValueError(f"the generated batch has labels outside [0, {num_classes})")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
     """Accuracy, loss and per-class accuracy of ``model`` on ``(x, y)``."""
@@ -85,36 +90,3 @@ def train_epochs(
             count += len(idx)
         last = total / max(count, 1)
     return last
-
-
-def train_and_score(
-    model: nn.Module,
-    x: np.ndarray,
-    y: np.ndarray,
-    x_val: torch.Tensor,
-    y_val: torch.Tensor,
-    settings: TrainSettings,
-    num_classes: int,
-    seed: int,
-) -> Outcome:
-    """Train ``model`` on a fresh batch and score it on validation data.
-
-    ``train_loss`` is the loss on the fresh batch *before* training on it (the adversarial signal).
-    """
-    start = time.perf_counter()
-    device = x_val.device
-    xt, yt = to_tensors(x, y, device, settings.input_scale)
-    if not torch.isfinite(xt).all():
-        raise ValueError("the generated batch contains NaN or infinite values")
-    if len(yt) and (yt.min() < 0 or yt.max() >= num_classes):
-        raise ValueError(f"the generated batch has labels outside [0, {num_classes})")
-    loss_before = evaluate(model, xt, yt, num_classes)["loss"]
-    generator = torch.Generator().manual_seed(seed)
-    final_train_loss = train_epochs(model, xt, yt, settings, generator)
-    val = evaluate(model, x_val, y_val, num_classes)
-    metrics = {f"val_{k}": v for k, v in val.items()}
-    metrics["final_train_loss"] = final_train_loss
-    return Outcome(
-        score=val["accuracy"], train_loss=loss_before, metrics=metrics, samples=len(x),
-        seconds=time.perf_counter() - start,
-    )

@@ -1,0 +1,10 @@
+"""Executors run jobs (train on a candidate's fresh data, score on real validation data).
+
+``RayExecutor`` runs them on Ray actors, ``InProcessExecutor`` in this process; both follow the
+``Executor`` contract in ``base.py``, so the loop, its tests and the benchmarks use either.
+"""
+
+from .base import Executor, LearnerLostError, ResourceError, data_seed, shard_sizes
+from .inprocess import InProcessExecutor
+
+__all__ = ["Executor", "LearnerLostError", "ResourceError", "InProcessExecutor", "data_seed", "shard_sizes"]

@@ -1,0 +1,90 @@
+"""The executor seam: where jobs run. The loop submits jobs and waits for results; it never knows
+whether they run in Ray actors on a cluster or in this process.
+
+Contract (``Executor``):
+- ``start(initial_state)``: bring up workers; a persistent executor's learner starts from
+  ``initial_state`` (a resumed run) or from scratch (None).
+- ``capacity``: how many jobs the executor wants in flight (so the next data renders while
+  learners train).
+- ``submit(job)``: queue a job; never blocks on its data or its training.
+- ``wait(timeout)``: the results finished so far (possibly none). A persistent executor returns
+  them in the order its learner trained them, and hides a learner's death: it restores the learner
+  once to its last returned state and redoes the lost jobs in order.
+- ``in_flight()``: jobs submitted, not yet returned, oldest first (they go into the checkpoint).
+- ``cancel()``: drop everything in flight and return those jobs (to be redone on resume).
+- ``test_score(state)``: test accuracy of a persistent model state (None without a test set).
+- ``close()``: release every worker.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+from ..types import Job, Result
+
+
+class ResourceError(ValueError):
+    """The actors ask for more than the Ray cluster has."""
+
+
+class LearnerLostError(RuntimeError):
+    """The persistent learner died more often than the config tolerates (the run stays resumable)."""
+
+
+def data_seed(run_seed: int, seed_id: int, shard: int = 0) -> int:
+    """Seed of a job's data; a pure function so a resumed run regenerates the same batch."""
+    return int(np.random.SeedSequence([run_seed, seed_id + 1_000_000, shard]).generate_state(1)[0])
+
+
+def shard_sizes(n: int, shards: int) -> list[int]:
+    """``n`` samples split into at most ``shards`` near-equal shards."""
+    shards = max(1, min(shards, n))
+    return [n // shards + (1 if i < n % shards else 0) for i in range(shards)]
+
+
+class Executor(abc.ABC):
+    """Runs jobs: per candidate (a fresh model each) or persistent (one model trains on)."""
+
+    persistent: bool = False
+
+    @property
+    @abc.abstractmethod
+    def capacity(self) -> int:
+        """Jobs wanted in flight."""
+
+    @abc.abstractmethod
+    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+        """Bring up the workers (a persistent learner from ``initial_state``, or fresh)."""
+
+    @abc.abstractmethod
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; returns at once."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> list[Result]:
+        """Results finished within ``timeout`` seconds (persistent: in training order)."""
+
+    @abc.abstractmethod
+    def in_flight(self) -> list[Job]:
+        """Submitted, not yet returned, oldest first."""
+
+    @abc.abstractmethod
+    def cancel(self) -> list[Job]:
+        """Drop every job in flight; returns them, oldest first."""
+
+    @abc.abstractmethod
+    def test_score(self, state: dict[str, Any]) -> float | None:
+        """Test accuracy of a persistent learner's state (None when there is no test set)."""
+
+    def close(self) -> None:
+        """Release the workers."""
+
+    def drain(self, timeout: float = 0.5) -> list[Result]:
+        """Wait until every job in flight has returned; their results in the order they came."""
+        results: list[Result] = []
+        while self.in_flight():
+            results.extend(self.wait(timeout))
+        return results

@@ -1,0 +1,89 @@
+"""``InProcessExecutor``: the executor contract in this process, one job at a time, no Ray.
+
+Unit tests of the loop logic and the benchmarks' in-process baselines run on it; it trains through
+the same ``TaskLearner`` and draws the same data (``data_seed``) as the Ray executor, so a job gives
+the same outcome on either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ..envs import RealData
+from ..envs.generation import generate_batch
+from ..learners import TaskLearner
+from ..types import Job, Outcome, Result
+from .base import Executor, data_seed, shard_sizes
+
+
+class InProcessExecutor(Executor):
+    """Runs each job when ``wait`` is called, in submission order."""
+
+    def __init__(self, env: gym.Env, real: RealData, learner: dict[str, Any], *, input_shape: tuple[int, ...],
+                 num_classes: int, run_seed: int, shards: int = 1, capacity: int = 1) -> None:
+        self.env = env
+        self.run_seed = run_seed
+        self.shards = shards
+        self._capacity = capacity
+        self.learner = TaskLearner(learner, input_shape, num_classes,
+                                   real=(real.x_val, real.y_val, real.x_test, real.y_test))
+        self._queue: list[Job] = []
+
+    @classmethod
+    def for_run(cls, prepared: Any, **options: Any) -> "InProcessExecutor":
+        """The executor for a checked run (``preflight.PreparedRun``), with its config's learner and seed."""
+        config = prepared.config
+        return cls(prepared.env, prepared.real, dataclasses.asdict(config.learner), input_shape=prepared.input_shape,
+                   num_classes=prepared.num_classes, run_seed=config.seed, shards=config.resources.shards, **options)
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+        if initial_state:
+            self.learner.set_state(initial_state)
+        else:
+            self.learner.reset()
+
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+
+    def wait(self, timeout: float = 0.0) -> list[Result]:
+        if not self._queue:
+            return []
+        job = self._queue.pop(0)
+        return [self.run(job)]
+
+    def run(self, job: Job) -> Result:
+        """Generate the job's data and train on it, here and now."""
+        samples = 0
+        try:
+            batches = [generate_batch(self.env, job.candidate.params, size, data_seed(self.run_seed, job.seed_id, i),
+                                      job.candidate.ranges)
+                       for i, size in enumerate(shard_sizes(job.fidelity.samples, self.shards))]
+            x = np.concatenate([b[0] for b in batches])
+            y = np.concatenate([b[1] for b in batches])
+            samples = len(x)
+            if job.kind == "step":
+                outcome = self.learner.step(x, y, job.fidelity.epochs, with_test=job.with_test)
+                return Result(job, outcome, self.learner.get_state())
+            outcome = self.learner.evaluate(x, y, job.fidelity.epochs, with_test=job.with_test, seed=job.model_seed)
+        except Exception as err:  # a failing simulator or batch fails the job, not the run
+            outcome = Outcome.failed(f"candidate {job.candidate.id}: {type(err).__name__}: {err}", samples=samples)
+        return Result(job, outcome)
+
+    def in_flight(self) -> list[Job]:
+        return list(self._queue)
+
+    def cancel(self) -> list[Job]:
+        dropped, self._queue = self._queue, []
+        return dropped
+
+    def test_score(self, state: dict[str, Any]) -> float | None:
+        self.learner.set_state(state)
+        return self.learner.test_score()

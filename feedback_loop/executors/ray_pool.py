@@ -1,0 +1,269 @@
+"""``RayExecutor``: jobs on a pool of Ray actors (generators → optional refiner → learners).
+
+The driver never ``ray.get``s between stages: a job's shard refs go straight to a learner, more
+jobs are in flight than there are learners (so the next data renders while learners train), and
+results are taken in the order they finish (``ray.wait``). In persistent mode (one learner trains
+on) results are taken in the order the learner trains them, and a dead learner is restored once to
+its last returned state, after which its lost jobs are redone in order: the loop never sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import ray
+from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
+
+from ..actors import GeneratorActor, LearnerActor
+from ..config import Config
+from ..envs import RealData
+from ..types import Job, Outcome, Result
+from .base import Executor, LearnerLostError, data_seed, shard_sizes
+from .refiner_stage import RefinerStage
+from .resources import check_fits, ensure_ray, in_slot, slot_placement_groups
+
+logger = logging.getLogger(__name__)
+
+
+def failed_outcome(err: RayError) -> Outcome:
+    """A failed ``Outcome`` naming a Ray error (its last lines carry the actual cause)."""
+    lines = str(err).strip().splitlines()
+    return Outcome.failed(f"{type(err).__name__}: {' '.join(lines[-3:])[:2000]}")
+
+
+@dataclasses.dataclass
+class _Call:
+    job: Job
+    learner: int
+    realism: ray.ObjectRef | None = None
+
+
+class RayExecutor(Executor):
+    """Generator, refiner and learner actors for one run, named ``feedback-loop-RUNID-*``."""
+
+    def __init__(self, config: Config, real: RealData, *, input_shape: tuple[int, ...], num_classes: int,
+                 persistent: bool, run_id: str, run_dir: Path, nominal_params: dict[str, Any],
+                 on_refiner_losses: Callable[[list[dict[str, float]]], None] | None = None) -> None:
+        self.config = config
+        self.real = real
+        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.persistent = persistent
+        self.prefix = f"feedback-loop-{run_id}"
+        self.run_dir = Path(run_dir)
+        self.on_refiner_losses = on_refiner_losses
+        self.nominal_params = dict(nominal_params)  # where the refiner is first fitted
+        self.generators: list = []
+        self.learners: list = []
+        self.refiner: RefinerStage | None = None
+        self.slots: list = []  # placement groups, one per learner slot (resources.placement: pack)
+        self._calls: dict[ray.ObjectRef, _Call] = {}
+        self._redo: list[Job] = []  # a dead persistent learner's jobs, resubmitted once it is restored
+        self._restore_point: dict[str, np.ndarray] | None = None
+        self.restores = 0  # times the persistent learner died and was restored in this session
+        self._next_generator = 0
+
+    # -- start and stop ---------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return len(self.learners) * (1 + self.config.resources.prefetch)
+
+    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+        res = self.config.resources
+        ensure_ray(res.ray_address)
+        learners = 1 if self.persistent else res.learners  # a persistent policy trains one model
+        generators = learners if res.placement == "pack" else res.generators
+        refiner = self.config.refiner
+        if res.ray_address is None:
+            check_fits(res, generators, learners, (refiner.cpus, refiner.gpus) if refiner.name != "none" else None)
+        # placement "pack": one placement group per learner slot holds its own generator and the
+        # learner on one node, so a job's shards never cross the network.
+        self.slots = slot_placement_groups(res, learners) if res.placement == "pack" else []
+        sim = self.config.simulator
+        self.generators = [
+            GeneratorActor.options(num_cpus=res.generator_cpus, num_gpus=res.generator_gpus,
+                                   name=f"{self.prefix}-generator-{i}", max_restarts=res.max_restarts,
+                                   max_task_retries=res.max_task_retries,
+                                   **in_slot(self.slots, i, 0)).remote(sim.id, sim.kwargs, res.generator_cpus)
+            for i in range(generators)]
+        # Sent with every learner call as a nested ref (see LearnerActor), held here for the run.
+        self._real = [ray.put((self.real.x_val, self.real.y_val, self.real.x_test, self.real.y_test))]
+        learner = dataclasses.asdict(self.config.learner)
+        self.learners = [
+            LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
+                                 name=f"{self.prefix}-learner-{i}", max_restarts=res.max_restarts,
+                                 # a restarted persistent learner has lost its model: never retry its steps
+                                 max_task_retries=0 if self.persistent else res.max_task_retries,
+                                 **in_slot(self.slots, i, 1)).remote(
+                learner, self.input_shape, self.num_classes, res.learner_cpus)
+            for i in range(learners)]
+        self._load = [0] * learners
+        if self.persistent:
+            self._restore_point = initial_state or None
+            self._give_state(self.learners[0])
+        if refiner.name != "none":
+            self.refiner = RefinerStage(refiner, self.run_dir, f"{self.prefix}-refiner", res.max_restarts,
+                                        self.real.x_val, self.on_refiner_losses)
+            self.refiner.start(lambda params, ranges, n: self._shard(params, ranges, n, -100), self.nominal_params)
+
+    def close(self) -> None:
+        for actor in self.generators + self.learners:
+            ray.kill(actor, no_restart=True)
+        if self.refiner is not None:
+            self.refiner.close()
+        for group in self.slots:
+            ray.util.remove_placement_group(group)
+        self.generators, self.learners, self.refiner, self.slots = [], [], None, []
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def _shard(self, params: dict, ranges: dict | None, n: int, seed_id: int, shard: int = 0,
+               generator: int | None = None) -> ray.ObjectRef:
+        if generator is None:
+            generator = self._next_generator % len(self.generators)
+            self._next_generator += 1
+        return self.generators[generator].generate.remote(params, ranges, n,
+                                                          data_seed(self.config.seed, seed_id, shard))
+
+    def submit(self, job: Job) -> None:
+        index = int(np.argmin(self._load))
+        candidate = job.candidate
+        shards = [self._shard(candidate.params, candidate.ranges, size, job.seed_id, i,
+                              generator=index if self.slots else None)  # packed: the slot's own generator
+                  for i, size in enumerate(shard_sizes(job.fidelity.samples, self.config.resources.shards))]
+        realism = None
+        if self.refiner is not None:
+            shards, realism = self.refiner.refine(shards)
+        learner = self.learners[index]
+        if job.kind == "step":
+            ref = learner.train_step.remote(self._real, candidate.id, job.fidelity.epochs, *shards)
+        else:
+            ref = learner.evaluate.remote(self._real, candidate.id, job.fidelity.epochs, job.with_test,
+                                          job.model_seed, *shards)
+        self._load[index] += 1
+        self._calls[ref] = _Call(job, index, realism)
+
+    def in_flight(self) -> list[Job]:
+        return [call.job for call in self._calls.values()] + list(self._redo)
+
+    def cancel(self) -> list[Job]:
+        jobs = self.in_flight()
+        for ref in self._calls:
+            try:
+                ray.cancel(ref)  # queued ones are dropped; running ones end with the actors
+            except (ValueError, RayError):
+                pass
+        self._calls.clear()
+        self._redo = []
+        self._load = [0] * len(self.learners)
+        return jobs
+
+    def wait(self, timeout: float) -> list[Result]:
+        if not self._calls:
+            return []
+        # The persistent learner trains its jobs in submission order: take them in that order too,
+        # so the state that comes with each result is the latest one.
+        refs = list(self._calls)[:1] if self.persistent else list(self._calls)
+        done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        results = []
+        for ref in done:
+            call = self._calls.pop(ref)
+            self._load[call.learner] -= 1
+            result = self._collect(ref, call)
+            if result is None:  # the persistent learner died: restore it once, redo its jobs in order
+                self._redo = [call.job] + [c.job for c in self._calls.values()]
+                self._calls.clear()
+                self._load = [0] * len(self.learners)
+                self._restore()
+                redo, self._redo = self._redo, []
+                for job in redo:
+                    self.submit(job)
+                return results
+            results.append(result)
+        return results
+
+    def _collect(self, ref: ray.ObjectRef, call: _Call) -> Result | None:
+        """The result of a finished call; None when the persistent learner died under it."""
+        try:
+            raw = ray.get(ref)
+        except RayError as err:  # the generator or refiner raised or died, or the learner died
+            if self.persistent and self._is_learner_death(err):
+                return None
+            return Result(call.job, failed_outcome(err))
+        if self.persistent and raw.get("restarted"):  # died between calls: this one did not train
+            return None
+        state = raw.pop("state", None)
+        outcome = Outcome.from_dict(raw)
+        if state is not None:
+            self._restore_point = state
+        if call.realism is not None and outcome.ok:
+            # The discriminator's mean realism of the batch: a signal where real labels are scarce.
+            try:
+                outcome.metrics["realism"] = float(ray.get(call.realism))
+            except RayError:
+                pass  # the refiner died after refining: the result stands, without this metric
+        return Result(call.job, outcome, state)
+
+    # -- the persistent learner's deaths ------------------------------------------------------------
+    def _is_learner_death(self, err: RayError) -> bool:
+        """Whether the persistent learner itself was lost, not a generator or refiner feeding it.
+
+        A dead input surfaces as a RayTaskError naming the input's actor. Restoring a learner that
+        was not lost is harmless (its whole state is set), so anything else counts as a loss."""
+        if isinstance(err, RayActorError):
+            return getattr(err, "actor_id", None) in (None, self.learners[0]._actor_id.hex())
+        return not isinstance(err, RayTaskError)  # e.g. OutOfMemoryError; a RayTaskError: its inputs failed
+
+    def _restore(self, wait_seconds: float = 120.0) -> None:
+        """Ray restarts a dead learner with no model: wait until it is back, then give it its last
+        returned state, so the lost jobs are redone on it; never let it train on from scratch."""
+        retries = self.config.resources.max_task_retries
+        resume = f"The run is checkpointed; continue it with 'feedback-loop resume {self.run_dir}'"
+        if self.restores >= retries:
+            raise LearnerLostError(
+                f"resources.max_task_retries: the persistent learner died {self.restores + 1} times in this "
+                f"session (at most {retries} are survived). {resume} (raise resources.max_task_retries to tolerate more)")
+        self.restores += 1
+        learner = self.learners[0]
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                ray.get(learner.device_name.remote(), timeout=10)
+                break
+            except ActorDiedError as err:  # dead for good (no restarts left): no point in waiting
+                raise LearnerLostError(f"resources.max_restarts: the persistent learner is dead for good "
+                                       f"({err.error_msg.splitlines()[0]}). {resume}") from err
+            except RayError:
+                if time.monotonic() > deadline:
+                    raise LearnerLostError(
+                        f"resources.max_restarts: the persistent learner did not come back within {wait_seconds:.0f} s "
+                        f"(max_restarts={self.config.resources.max_restarts}). {resume}")
+                time.sleep(0.5)
+        try:
+            self._give_state(learner)
+        except RayError as err:
+            raise LearnerLostError(f"the persistent learner died again while its state was restored ({err}). "
+                                   f"{resume}") from err
+
+    def _give_state(self, learner) -> None:
+        if self._restore_point:
+            ray.get(learner.set_state.remote(self._restore_point))
+        else:
+            ray.get(learner.reset.remote())
+
+    # -- extras ----------------------------------------------------------------------------------
+    def test_score(self, state: dict[str, Any]) -> float | None:
+        return ray.get(self.learners[0].test_score.remote(self._real, state))
+
+    def refresh_refiner(self, params: dict, ranges: dict | None, seed_id: int) -> None:
+        """Refit the refiner on fresh data at ``params`` (e.g. the best so far)."""
+        if self.refiner is not None:
+            ref = self._shard(params, ranges, self.config.refiner.fit_samples, seed_id)
+            self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
+
+    def spans(self) -> list[list[tuple[int, float, float]]]:
+        """Every learner's ``(job id, start, end)`` wall-clock spans (for benchmarks)."""
+        return ray.get([learner.spans.remote() for learner in self.learners])

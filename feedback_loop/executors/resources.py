@@ -1,0 +1,124 @@
+"""Ray itself: starting or joining it, checking that the actors fit, and placement groups."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import ray
+
+from ..config import ConfigError, ResourcesConfig
+from .base import ResourceError
+
+
+def ensure_ray(address: str | None) -> None:
+    """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one."""
+    if ray.is_initialized():
+        return
+    check_reachable(address)
+    # Ray (2.59+) turns on token authentication for every new local cluster and says so at each
+    # start. It stays on (a safe default); the notice is shown only with --debug (see README).
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        notice.setLevel(logging.ERROR)
+    try:
+        ray.init(address=address, dashboard_host="127.0.0.1", include_dashboard=False,
+                 logging_level="WARNING", log_to_driver=True)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise ConfigError(
+            f"resources.ray_address: cannot connect to Ray at {address!r}: {err}. "
+            "Leave it unset for a local Ray, or give the address printed by 'ray start --head'."
+        ) from err
+
+
+def check_reachable(address: str | None, timeout: float = 3.0) -> None:
+    """Fail fast on an unreachable Ray address (``ray.init`` would retry for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"resources.ray_address: {address!r} is not of the form HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            f"resources.ray_address: cannot reach Ray at {address!r} ({err}). Start the cluster with "
+            "'ray start --head', or leave resources.ray_address unset for a local Ray."
+        ) from err
+
+
+def gpus_to_pack(requests: list[float]) -> int:
+    """Whole GPUs needed for these per-actor GPU requests, packed first-fit decreasing.
+
+    Whole requests (1, 2, ...) take whole GPUs; fractional ones (< 1) share a GPU while their
+    sum stays <= 1, as Ray places them.
+    """
+    whole = sum(int(r) for r in requests if r >= 1)
+    bins: list[float] = []
+    for share in sorted((r for r in requests if 0 < r < 1), reverse=True):
+        for i, used in enumerate(bins):
+            if used + share <= 1 + 1e-9:
+                bins[i] += share
+                break
+        else:
+            bins.append(share)
+    return whole + len(bins)
+
+
+def check_fits(res: ResourcesConfig, generators: int, learners: int, refiner: tuple[float, float] | None) -> None:
+    """Refuse, with a clear message, actors that this (single-node) Ray could never place.
+
+    Ray never splits a fractional GPU request over two GPUs, so GPU shares are bin-packed
+    (3 learners × 0.6 do not fit on 2 GPUs although 1.8 ≤ 2); otherwise the run would hang
+    with an actor pending forever. ``refiner`` is its (cpus, gpus), or None.
+    """
+    have = ray.cluster_resources()
+    refiner_cpus = refiner[0] if refiner else 0.0
+    need_cpu = generators * res.generator_cpus + learners * res.learner_cpus + refiner_cpus
+    requests = [res.generator_gpus] * generators + [res.learner_gpus] * learners + ([refiner[1]] if refiner else [])
+    need_gpu = gpus_to_pack(requests)
+    if need_cpu > have.get("CPU", 0) + 1e-9:
+        raise ResourceError(
+            f"resources: the actors ask for {need_cpu:g} CPUs ({generators} generators × "
+            f"{res.generator_cpus:g} + {learners} learners × {res.learner_cpus:g}"
+            f"{f' + refiner {refiner_cpus:g}' if refiner_cpus else ''}) but Ray has "
+            f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares")
+    if need_gpu > int(have.get("GPU", 0) + 1e-9):
+        raise ResourceError(
+            f"resources: the actors need {need_gpu} GPUs ({generators} generators × "
+            f"{res.generator_gpus:g} + {learners} learners × {res.learner_gpus:g}, a fractional "
+            f"share never spanning two GPUs) but Ray has {have.get('GPU', 0):g}; "
+            "lower resources.learners or resources.learner_gpus (e.g. 0.5 packs 2 learners per GPU), "
+            "or set the *_gpus to 0 on a machine without GPUs")
+
+
+def slot_placement_groups(res: ResourcesConfig, count: int, timeout: float = 120) -> list:
+    """One STRICT_PACK placement group per learner slot: [generator bundle, learner bundle]."""
+    from ray.util.placement_group import placement_group
+
+    def bundle(cpus: float, gpus: float) -> dict[str, float]:
+        return {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+
+    groups = [placement_group([bundle(res.generator_cpus, res.generator_gpus),
+                               bundle(res.learner_cpus, res.learner_gpus)], strategy="STRICT_PACK")
+              for _ in range(count)]
+    ready, _ = ray.wait([g.ready() for g in groups], num_returns=count, timeout=timeout)
+    if len(ready) < count:
+        for group in groups:
+            ray.util.remove_placement_group(group)
+        raise ResourceError(
+            f"resources.placement: only {len(ready)} of {count} placement groups (generator + learner "
+            f"on one node) could be placed within {timeout:.0f} s; lower resources.learners or the *_cpus/_gpus shares")
+    return groups
+
+
+def in_slot(groups: list, slot: int, bundle: int) -> dict[str, Any]:
+    """Actor options that put it into bundle ``bundle`` of slot ``slot``'s placement group (none: {})."""
+    if not groups:
+        return {}
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return {"scheduling_strategy": PlacementGroupSchedulingStrategy(
+        placement_group=groups[slot], placement_group_bundle_index=bundle)}

@@ -1,0 +1,162 @@
+"""``TaskLearner``: the one "train at these parameters' data and score" path of the project.
+
+The Ray learner actor, the in-process executor, the final scoring and the benchmarks all train
+through it, so a score means the same thing wherever it was computed. Two modes:
+
+- *per candidate* (``evaluate``): a fresh model, trained on one batch, scored on validation;
+- *persistent* (``step``): one model trains on while a policy moves the parameters under it; its
+  whole training state (weights, Adam's moments, minibatch order, torch's generators) round-trips
+  through ``get_state``/``set_state`` as numpy arrays, so a restored learner trains on bit-exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
+from ..types import Outcome
+from .models import build_model
+from .training import TrainSettings, check_batch, evaluate, to_tensors, train_epochs
+
+# Keys of a persistent learner's saved state besides its weights (state_dict keys are dotted
+# attribute paths, which in practice never contain "/").
+ADAM_PREFIX = "adam/"  # Adam's moments: adam/<parameter index>/<exp_avg|exp_avg_sq|step>
+GENERATOR_KEY = "generator/minibatch_order"  # the minibatch-order generator's state
+TORCH_RNG_KEY = "generator/torch_global"  # torch's global generator (dropout draws from it)
+CUDA_RNG_KEY = "generator/torch_cuda"  # ... and the CUDA one, on a GPU
+
+
+class TaskLearner:
+    """A task model (``learner.model``), how it trains, and the real data it is scored on.
+
+    ``learner`` is a ``LearnerConfig`` as a dict; ``real`` is ``(x_val, y_val, x_test, y_test)``
+    (the test pair may be None).
+    """
+
+    def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+                 device: torch.device | str = "cpu", real: tuple | None = None) -> None:
+        self.device = torch.device(device)
+        self.model_name = learner["model"]
+        self.hidden = learner.get("hidden")
+        self.init_seed = int(learner["seed"])
+        self.settings = TrainSettings(epochs=learner["epochs"], batch_size=learner["batch_size"], lr=learner["lr"],
+                                      weight_decay=learner.get("weight_decay", 0.0),
+                                      input_scale=learner.get("input_scale", 1.0))
+        self.input_shape = tuple(input_shape)
+        self.num_classes = int(num_classes)
+        self.val: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.test: tuple[torch.Tensor, torch.Tensor] | None = None
+        if real is not None:
+            self.set_real(*real)
+        self.model: torch.nn.Module | None = None  # the persistent model, created by the first step
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.generator: torch.Generator | None = None
+
+    def set_real(self, x_val, y_val, x_test=None, y_test=None) -> None:
+        scale = self.settings.input_scale
+        self.val = to_tensors(x_val, y_val, self.device, scale)
+        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, scale)
+
+    def new_model(self, seed: int | None = None) -> torch.nn.Module:
+        torch.manual_seed(self.init_seed if seed is None else seed)
+        return build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
+
+    def _batch(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"generated samples have shape {tuple(x.shape[1:])}, the real data {self.input_shape}")
+        xt, yt = to_tensors(x, y, self.device, self.settings.input_scale)
+        check_batch(xt, yt, self.num_classes)
+        return xt, yt
+
+    def _scores(self, model: torch.nn.Module, with_test: bool) -> tuple[float, dict[str, float]]:
+        val = evaluate(model, *self.val, self.num_classes)
+        metrics = {f"val_{k}": v for k, v in val.items()}
+        if with_test and self.test is not None:
+            metrics["test_accuracy"] = evaluate(model, *self.test, self.num_classes)["accuracy"]
+        return val["accuracy"], metrics
+
+    # -- per candidate -----------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None, *, with_test: bool = False,
+                 seed: int | None = None, keep_model: bool = False) -> Outcome:
+        """Train a fresh model (init and minibatch seed ``seed``, default ``learner.seed``) on
+        ``(x, y)`` for ``epochs`` and score it on validation (and test, if asked).
+
+        ``train_loss`` is the loss on the batch *before* training on it (the adversarial signal).
+        With ``keep_model`` the trained model stays in ``self.last_model``.
+        """
+        start = time.perf_counter()
+        seed = self.init_seed if seed is None else int(seed)
+        settings = self.settings if epochs is None else dataclasses.replace(self.settings, epochs=int(epochs))
+        xt, yt = self._batch(x, y)
+        model = self.new_model(seed)
+        loss_before = evaluate(model, xt, yt, self.num_classes)["loss"]
+        final_loss = train_epochs(model, xt, yt, settings, torch.Generator().manual_seed(seed))
+        score, metrics = self._scores(model, with_test)
+        metrics["final_train_loss"] = final_loss
+        if keep_model:
+            self.last_model = model
+        return Outcome(score=score, train_loss=loss_before, metrics=metrics, samples=len(x),
+                       seconds=time.perf_counter() - start, train_samples=len(x) * settings.epochs)
+
+    # -- persistent --------------------------------------------------------------------------------
+    def step(self, x: np.ndarray, y: np.ndarray, epochs: int, *, with_test: bool = False) -> Outcome:
+        """Score the persistent model on the fresh batch, train on it for ``epochs``, score on validation."""
+        start = time.perf_counter()
+        xt, yt = self._batch(x, y)
+        if self.model is None:
+            self._new_persistent_model(generator_seed=self.init_seed)
+        fresh = evaluate(self.model, xt, yt, self.num_classes)
+        settings = dataclasses.replace(self.settings, epochs=int(epochs))
+        final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer)
+        score, metrics = self._scores(self.model, with_test)
+        metrics.update(fresh_accuracy=fresh["accuracy"], final_train_loss=final_loss)
+        return Outcome(score=score, train_loss=fresh["loss"], metrics=metrics, samples=len(x),
+                       seconds=time.perf_counter() - start, train_samples=len(x) * int(epochs))
+
+    def test_score(self) -> float | None:
+        """Test accuracy of the persistent model (None without a model or a test set)."""
+        if self.model is None or self.test is None:
+            return None
+        return evaluate(self.model, *self.test, self.num_classes)["accuracy"]
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The persistent model's training state as numpy arrays (saved without pickling)."""
+        if self.model is None:
+            return {}
+        state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        state.update({ADAM_PREFIX + k: v for k, v in optimizer_state_arrays(self.optimizer).items()})
+        state[GENERATOR_KEY] = self.generator.get_state().numpy()
+        state[TORCH_RNG_KEY] = torch.get_rng_state().numpy()
+        if self.device.type == "cuda":
+            state[CUDA_RNG_KEY] = torch.cuda.get_rng_state(self.device).numpy()
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` saved (weights alone get a fresh Adam and generators)."""
+        self._new_persistent_model(generator_seed=self.init_seed + 1)
+        weights = {k: torch.as_tensor(np.array(v)) for k, v in state.items()
+                   if not k.startswith(ADAM_PREFIX) and not k.startswith("generator/")}
+        self.model.load_state_dict(weights)
+        load_optimizer_state_arrays(self.optimizer, {k.removeprefix(ADAM_PREFIX): v for k, v in state.items()
+                                                     if k.startswith(ADAM_PREFIX)})
+        if GENERATOR_KEY in state:
+            self.generator.set_state(torch.as_tensor(np.array(state[GENERATOR_KEY]), dtype=torch.uint8))
+        if TORCH_RNG_KEY in state:
+            torch.set_rng_state(torch.as_tensor(np.array(state[TORCH_RNG_KEY]), dtype=torch.uint8))
+        if CUDA_RNG_KEY in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.as_tensor(np.array(state[CUDA_RNG_KEY]), dtype=torch.uint8), self.device)
+
+    def reset(self) -> None:
+        """Forget the persistent model: the next step starts a fresh one."""
+        self.model, self.optimizer, self.generator = None, None, None
+
+    def _new_persistent_model(self, generator_seed: int) -> None:
+        self.model = self.new_model()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
+                                          weight_decay=self.settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(generator_seed)

@@ -1,0 +1,187 @@
+"""Preflight: refuse every bad input before Ray or MLflow start.
+
+``prepare_run(config)`` checks everything a run will need (policy and its options, the per-policy
+options of ``compare``, the refiner and its options, the simulator, the real data, the task model)
+and raises a one-line ``ConfigError`` (or ``SimulatorError`` / ``ImportPathError``) naming the key
+path, the bad value and what is allowed. It only builds cheap, in-memory objects once: a typo then
+costs seconds, not a Ray cluster start, an MLflow run and a failed first evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from .config import Config, ConfigError, coerce_value
+from .envs import RealData
+from .imports import ImportPathError
+from .policies import POLICIES, SAMPLERS
+from .refiners import REFINERS, SimGANConfig
+from .simulators import checked_simulator, load_real_data
+
+# Constructor arguments the loop passes itself; a user option may not set them.
+_FROM_LOOP = {"param_space", "nominal_params", "seed"}
+_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name"}}
+# Refiners whose options form a dataclass (checked field by field, then built once for range checks).
+_REFINER_CONFIGS: dict[str, type] = {"simgan": SimGANConfig}
+
+
+@dataclass
+class PreparedRun:
+    """What a run needs, checked before Ray or MLflow start."""
+
+    config: Config
+    env: gymnasium.Env  # the simulator, already contract-checked (simulators.checked_simulator)
+    real: RealData  # simulators.load_real_data(env, config.data.real)
+    input_shape: tuple[int, ...]  # real x_val.shape[1:]
+    num_classes: int  # env.num_classes, else max(y_val)+1
+    policy_options: dict[str, Any]  # validated/coerced constructor kwargs for make_policy(config.policy.name, ...)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (the CLI prints exactly one line per user error)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _choices(names: typing.Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _check_name(path: str, what: str, value: str, allowed: typing.Iterable[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{path}: unknown {what} {value!r}; choose one of {_choices(allowed)}")
+
+
+def _policy_kwargs(policy: str, options: Any, path: str) -> dict[str, Any]:
+    """``options`` checked against the keyword parameters (and type hints) of the policy's ``__init__``."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values, got {type(options).__name__} {options!r}")
+    init = POLICIES[policy].__init__
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # unresolvable annotations: names are still checked, values by construction
+        hints = {}
+    reserved = _FROM_LOOP | _FROM_LOOP_BY_POLICY.get(policy, set())
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    allowed = [name for name, p in inspect.signature(init).parameters.items()
+               if name != "self" and p.kind in keyword and name not in reserved]
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in reserved:
+            raise ConfigError(f"{path}.{key}: set by the loop itself for policy {policy!r}; remove it "
+                              f"(allowed: {_choices(allowed) or 'no options'})")
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}: unknown option for policy {policy!r}; "
+                              f"allowed: {_choices(allowed) or 'no options'}")
+        kwargs[key] = coerce_value(value, hints.get(key, Any), f"{path}.{key}")
+    if "sampler" in kwargs:  # optuna's sampler may also come through the options
+        _check_name(f"{path}.sampler", "sampler", kwargs["sampler"], SAMPLERS)
+    return kwargs
+
+
+def _construct_policy(policy: str, kwargs: dict[str, Any], path: str, env: gymnasium.Env, seed: int) -> None:
+    """Build the policy once, so range errors of its constructor surface now (Optuna: in-memory study)."""
+    try:
+        POLICIES[policy](param_space=env.param_space, nominal_params=env.nominal_params, seed=seed, **kwargs)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{path}: policy {policy!r} rejects {kwargs}: {_one_line(err)}") from err
+
+
+def _check_refiner(config: Config, input_shape: tuple[int, ...] | None) -> None:
+    name, options = config.refiner.name, config.refiner.options
+    _check_name("refiner.name", "refiner", name, REFINERS)
+    config_cls = _REFINER_CONFIGS.get(name)
+    if config_cls is None:
+        if options:
+            raise ConfigError(f"refiner.options: refiner {name!r} takes no options, got {sorted(options)}; "
+                              f"allowed: none (or set refiner.name: {_choices(_REFINER_CONFIGS)})")
+        return
+    hints = typing.get_type_hints(config_cls)
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    coerced = {}
+    for key, value in options.items():
+        if key not in fields:
+            raise ConfigError(f"refiner.options.{key}: unknown option for refiner {name!r}; allowed: {_choices(fields)}")
+        coerced[key] = coerce_value(value, hints[key], f"refiner.options.{key}")
+    try:
+        config_cls.from_dict(coerced)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"refiner.options: {_one_line(err)}") from err
+    if input_shape is not None and len(input_shape) != 3:  # SimGAN's convs refine images only
+        raise ConfigError(f"refiner.name: refiner {name!r} needs image inputs of shape (C, H, W); "
+                          f"the real data has samples of shape {input_shape}; allowed: none for such data")
+
+
+def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """Build the task model once and run it on 2 real samples, as a learner would see them."""
+    import torch
+
+    from .learners.models import build_model, resolve_model_builder
+
+    name = config.learner.model
+    try:
+        resolve_model_builder(name)
+    except ImportPathError:
+        raise  # already one line naming learner.model
+    except ValueError as err:
+        raise ConfigError(_one_line(err)) from err
+    try:
+        model = build_model(name, input_shape, num_classes, config.learner.hidden)
+        x = torch.as_tensor(np.asarray(real.x_val[:2]), dtype=torch.float32) * config.learner.input_scale
+        model.eval()  # e.g. batch norm: inference mode works on any batch size
+        with torch.no_grad():
+            out = model(x)
+        expected = (len(x), num_classes)
+        if tuple(getattr(out, "shape", ())) != expected:
+            raise ValueError(f"its output has shape {tuple(getattr(out, 'shape', ()))}, expected {expected}")
+    except Exception as err:  # anything the learner would hit on its first batch
+        reason = _one_line(err).removeprefix("learner.model: ")
+        raise ConfigError(f"learner.model: {name!r} cannot be built for inputs of shape {input_shape} "
+                          f"and {num_classes} classes: {reason}") from err
+
+
+def prepare_run(config: Config) -> PreparedRun:
+    """Check every input of a run and return what it needs; raise one line naming what is wrong."""
+    # Names and types first: no simulator or model needed, so a typo is refused in milliseconds.
+    policy = config.policy
+    _check_name("policy.name", "policy", policy.name, POLICIES)
+    _check_name("policy.sampler", "sampler", policy.sampler, SAMPLERS)
+    kwargs = _policy_kwargs(policy.name, policy.options, "policy.options")
+    if policy.name == "optuna":
+        kwargs.setdefault("sampler", policy.sampler)  # as the loop does; storage_path it fills in itself
+    per_policy: dict[str, dict[str, Any]] = {}
+    for name, options in config.policy_options.items():
+        _check_name(f"policy_options.{name}", "policy", name, POLICIES)
+        per_policy[name] = _policy_kwargs(name, options, f"policy_options.{name}")
+        if name == "optuna":
+            per_policy[name].setdefault("sampler", policy.sampler)  # compare keeps the base sampler
+    _check_refiner(config, None)
+
+    env = checked_simulator(config.simulator.id, config.simulator.kwargs)
+    real = load_real_data(env, config.data.real)
+    input_shape = tuple(int(n) for n in np.shape(real.x_val)[1:])
+    obs_shape = getattr(getattr(env, "observation_space", None), "shape", None)
+    if obs_shape is not None and tuple(obs_shape) != input_shape:
+        raise ConfigError(f"data.real: samples of shape {input_shape} do not match the simulator's observations "
+                          f"of shape {tuple(obs_shape)} ({config.simulator.id}); allowed: real data shaped like the simulator's")
+    if len(real.x_val) == 0:
+        raise ConfigError("data.real: the real validation data is empty; allowed: at least one sample")
+    num_classes = int(getattr(env, "num_classes", int(np.max(real.y_val)) + 1))
+    low, high = int(np.min(real.y_val)), int(np.max(real.y_val))
+    if low < 0 or high >= num_classes:  # the learner's loss would fail on such labels mid-run
+        raise ConfigError(f"data.real: labels span [{low}, {high}] but the simulator has {num_classes} classes; "
+                          f"allowed: 0 to {num_classes - 1}")
+
+    _check_refiner(config, input_shape)
+    _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed)
+    for name, options in per_policy.items():
+        _construct_policy(name, options, f"policy_options.{name}", env, policy.seed)
+    _check_model(config, real, input_shape, num_classes)
+    return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, num_classes=num_classes,
+                       policy_options=kwargs)

@@ -1,0 +1,118 @@
+"""The end of a run: final scores (test half, oracle), ``summary.json`` and the plots.
+
+The test half is touched only here, to report; nothing computed here reaches the policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .checkpoint import Checkpointer, atomic_write
+from .config import Config
+from .executors import Executor
+from .ledger import Ledger
+from .types import Candidate, Fidelity, Job
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the persistent learner's best state
+ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
+
+
+def final_scores(executor: Executor, ledger: Ledger, env: gym.Env, fidelity: Fidelity,
+                 checkpointer: Checkpointer, has_test: bool, persistent: bool) -> dict[str, float | None]:
+    """Test score at the best candidate and the oracle's scores, by retraining the same learner.
+
+    A persistent policy delivers its model at the best validation score; a per-candidate one is
+    retrained on the best candidate's own data. A failure here leaves that score None, never the run.
+    """
+    scores: dict[str, float | None] = {"test_score": None, "oracle_score": None, "oracle_test_score": None}
+    if persistent and checkpointer.files.get("best_weights_file"):
+        try:
+            scores["test_score"] = executor.test_score(checkpointer.load_file("best_weights_file"))
+        except Exception as err:  # a dead learner: report without this score
+            logger.warning("the persistent model could not be tested: %s", err)
+    elif ledger.best is not None and has_test:
+        candidate = Candidate.from_dict(ledger.best["candidate"])
+        executor.submit(Job(candidate, fidelity, seed_id=candidate.id, with_test=True))
+    oracle = env.oracle_params() if hasattr(env, "oracle_params") else None
+    if oracle is not None:
+        for k in range(ORACLE_SEEDS):
+            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=-1 - k, with_test=True))
+    oracle_results = []
+    for result in executor.drain():
+        if result.job.candidate.id >= 0:
+            if result.outcome.ok:
+                scores["test_score"] = result.outcome.metrics.get("test_accuracy")
+        elif result.outcome.ok:
+            oracle_results.append(result.outcome)
+        else:
+            logger.warning("a final scoring run failed: %s", result.outcome.error)
+    if oracle_results:
+        scores["oracle_score"] = float(np.mean([o.score for o in oracle_results]))
+        tests = [o.metrics["test_accuracy"] for o in oracle_results if "test_accuracy" in o.metrics]
+        scores["oracle_test_score"] = float(np.mean(tests)) if tests else None
+    return scores
+
+
+def summarize(config: Config, ledger: Ledger) -> dict[str, Any]:
+    """The search's part of ``summary.json``."""
+    best = ledger.best
+    return {
+        "policy": config.policy.name,
+        "sampler": config.policy.sampler if config.policy.name == "optuna" else None,
+        "simulator": config.simulator.id,
+        "evaluations": ledger.evaluations,
+        "failed_evaluations": ledger.failed,
+        "errors": [{"error": error, "count": count} for error, count in ledger.errors.items()],
+        "samples_generated": ledger.samples_generated,
+        "train_samples": ledger.train_samples,
+        "best_score": None if best is None else best["score"],
+        "best_params": None if best is None else best["candidate"]["params"],
+        "best_ranges": None if best is None else best["candidate"]["ranges"],
+        "best_candidate_id": None if best is None else best["candidate"]["id"],
+        # The mean shows what a policy's data is worth typically, not only at its luckiest.
+        "mean_score": ledger.mean_score(),
+    }
+
+
+def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
+    """A stable name for a persistent policy's delivered model."""
+    name = checkpointer.files.get("best_weights_file")
+    if name:
+        source = run_dir / name
+        atomic_write(run_dir / BEST_WEIGHTS_FILE, lambda handle: handle.write(source.read_bytes()))
+
+
+def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Path,
+            refine: Any = None) -> dict[str, Any]:
+    """The best-score plot and the samples at the best parameters (refined too, with a refiner);
+    each saved in ``run_dir`` and returned by artifact name."""
+    from .envs.generation import generate_batch
+    from .executors import data_seed
+    from .plots import best_so_far_figure, samples_figure
+
+    out: dict[str, Any] = {}
+    figure = best_so_far_figure(ledger.history, title=f"{config.name}: {config.policy.name}")
+    if figure is not None:
+        out["best_score.png"] = figure
+    if ledger.best is not None:
+        params, ranges = ledger.best["candidate"]["params"], ledger.best["candidate"]["ranges"]
+        x, y = generate_batch(env, params, ranges=ranges, n=400, seed=data_seed(config.seed, -7))
+        figure = samples_figure(x, y, real.x_val, real.y_val,
+                                title=f"{config.name}: generated at the best parameters vs real")
+        if figure is not None:
+            out["best_samples.png"] = figure
+        if refine is not None and x.ndim == 4:
+            from .refiners.grid import refinement_grid
+
+            out["refinement_grid.png"] = refinement_grid(x, refine(x, y), real.x_val, None)
+    for name, figure in out.items():
+        figure.savefig(run_dir / name, dpi=100)
+    return out

@@ -1,0 +1,130 @@
+"""``SimulatorContract``: the rules every simulator must follow, as a pytest test class.
+
+Override the ``simulator`` fixture to return an instance of your simulator (the unwrapped env).
+A simulator without ``sample_batch`` is tested through the one-sample-per-``reset`` path the loop
+falls back to. Set ``expects_real_data = True`` when your simulator must ship ``real_data()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from feedback_loop.envs.base import validate_params
+from feedback_loop.envs.checker import SimulatorContractError, check_simulator
+from feedback_loop.envs.generation import _batch_by_reset
+
+
+def _bounds(space: gym.spaces.Space) -> tuple[float, float]:
+    return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+
+
+def sample(env: Any, params: dict, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``env.sample_batch``, or the loop's ``reset`` fallback for a simulator without one."""
+    if hasattr(env, "sample_batch"):
+        return env.sample_batch(params, n, seed)
+    return _batch_by_reset(env, validate_params(env.param_space, env.nominal_params, params, n), n, seed)
+
+
+class SimulatorContract:
+    """Base of a pytest test class: every rule of the Simulator contract, run on the ``simulator`` fixture."""
+
+    expects_real_data: bool = False
+    """True: ``real_data()`` must return data (else the real-data test is skipped when it returns None)."""
+
+    @pytest.fixture
+    def simulator(self):
+        """Override: return an instance of your simulator."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override the 'simulator' fixture of SimulatorContract"
+        )
+
+    def test_gymnasium_check_env(self, simulator):
+        """Rule: the simulator is a valid gymnasium.Env (gymnasium's check_env passes)."""
+        check_env(simulator, skip_render_check=True)
+
+    def test_feedback_loop_contract(self, simulator):
+        """Rule: check_simulator passes (param_space, nominal_params, num_classes, info['label'], determinism)."""
+        try:
+            check_simulator(simulator)
+        except SimulatorContractError as err:
+            pytest.fail(f"check_simulator: {err}")
+
+    def test_same_seed_same_batch_and_other_seed_other_batch(self, simulator):
+        """Rule: the same params and seed give an identical batch; another seed gives another batch."""
+        env = simulator
+        x1, y1 = sample(env, env.nominal_params, 64, seed=5)
+        x2, y2 = sample(env, env.nominal_params, 64, seed=5)
+        x3, _ = sample(env, env.nominal_params, 64, seed=6)
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2), "the same params and seed must give the same batch"
+        assert not np.array_equal(x1, x3), "another seed must give another batch"
+
+    def test_params_outside_space_are_rejected_with_name_value_and_bounds(self, simulator):
+        """Rule: reset with a parameter outside param_space raises ValueError naming the parameter, value and bounds."""
+        name = next(iter(simulator.param_space.spaces))
+        with pytest.raises(ValueError, match=rf"{name}.*1000000.*(bounds|allowed)"):
+            simulator.reset(seed=0, options={"params": {name: 1_000_000}})
+
+    def test_unknown_params_are_rejected(self, simulator):
+        """Rule: reset with a parameter not in param_space raises ValueError saying 'unknown parameter'."""
+        with pytest.raises(ValueError, match="unknown parameter"):
+            simulator.reset(seed=0, options={"params": {"no_such_parameter": 1.0}})
+
+    def test_params_are_respected(self, simulator):
+        """Rule: moving every parameter away from nominal changes the generated data."""
+        env = simulator
+        other = {}
+        for name, space in env.param_space.spaces.items():
+            if isinstance(space, gym.spaces.Discrete):
+                other[name] = int(space.start + space.n - 1)
+            else:
+                low, high = _bounds(space)
+                other[name] = high if env.nominal_params[name] < high else low
+        x_nominal, _ = sample(env, env.nominal_params, 256, seed=1)
+        x_other, _ = sample(env, other, 256, seed=1)
+        assert not np.allclose(x_nominal, x_other), f"params {other} gave the same data as nominal_params"
+
+    def test_per_sample_parameter_arrays_are_accepted(self, simulator):
+        """Rule: a continuous parameter may be an array of n per-sample values; the batch has n samples."""
+        n = 32
+        boxes = [(k, s) for k, s in simulator.param_space.spaces.items() if isinstance(s, gym.spaces.Box)]
+        if not boxes:
+            pytest.skip("no continuous (Box) parameter")
+        name, space = boxes[0]
+        values = np.linspace(*_bounds(space), n)
+        x, y = sample(simulator, {name: values}, n, seed=0)
+        assert len(x) == n == len(y), f"{n} per-sample values must give {n} samples and labels; got {len(x)}, {len(y)}"
+
+    def test_batch_matches_repeated_reset_in_distribution(self, simulator):
+        """Rule: sample_batch and one-sample-per-reset draw from the same distribution (class counts, class means)."""
+        env = simulator
+        n = 1500
+        x_batch, y_batch = sample(env, env.nominal_params, n, seed=0)
+        full = validate_params(env.param_space, env.nominal_params, None)
+        x_reset, y_reset = _batch_by_reset(env, full, n, seed=0)
+        assert x_reset.shape == x_batch.shape, f"batch shape {x_batch.shape} != reset shape {x_reset.shape}"
+        for label in range(env.num_classes):
+            a, b = x_batch[y_batch == label], x_reset[y_reset == label]
+            assert abs(len(a) - len(b)) < 0.15 * n / env.num_classes + 10, (
+                f"class {label}: {len(a)} samples from sample_batch, {len(b)} from reset"
+            )
+            scale = x_batch.std() + 1e-6
+            assert np.abs(a.mean(0) - b.mean(0)).max() / scale < 0.35, (
+                f"class {label}: sample_batch and reset give different means"
+            )
+
+    def test_real_data_matches_observation_space(self, simulator):
+        """Rule: real_data() samples have the observation shape and labels in [0, num_classes)."""
+        real_data = getattr(simulator, "real_data", None)
+        real = real_data() if callable(real_data) else None
+        if real is None:
+            assert not self.expects_real_data, "real_data() returned None; this simulator must ship real data"
+            pytest.skip("the simulator ships no real data")
+        assert real.x_val.shape[1:] == simulator.observation_space.shape, (
+            f"real x_val samples have shape {real.x_val.shape[1:]}, observation_space {simulator.observation_space.shape}"
+        )
+        assert set(np.unique(real.y_val)) <= set(range(simulator.num_classes)), "real labels outside [0, num_classes)"
