@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .imports import ImportPathError
-    from .loop import LearnerLostError, ResourceError
+    from .executors import LearnerLostError, ResourceError
+    from .loop import EarlyFailureError
     from .simulators import SimulatorError
     from .tracking import TrackingError
 
     # Errors whose message says what to do: one line and exit 2, no traceback (unless --debug).
     return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError,
-            LearnerLostError)
+            LearnerLostError, EarlyFailureError)
 
 
 SHOWN_PARAMS = 16  # a simulator may have dozens; summary.json has them all
@@ -54,6 +54,10 @@ def _print_table(summary: dict[str, Any]) -> None:
             print(f"    {key} = {value:.4g}" if isinstance(value, float) else f"    {key} = {value}")
         if len(params) > SHOWN_PARAMS:
             print(f"    ... and {len(params) - SHOWN_PARAMS} more in {summary.get('run_dir')}/summary.json")
+    if summary.get("errors"):
+        print("  errors of failed evaluations:")
+        for item in summary["errors"]:
+            print(f"    {item['count']} × {item['error'][:300]}")
     uri = summary.get("mlflow_tracking_uri", "")
     print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
 
@@ -77,9 +81,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .preflight import prepare_run
 
     config = load_config(args.config, args.set)
-    prepare_run(config)  # refuse bad input before Ray, MLflow or the run directory exist
+    prepared = prepare_run(config)  # refuse bad input before Ray, MLflow or the run directory exist
     run_dir = args.run_dir or default_run_dir(config)
-    runner = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri)
+    runner = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri, prepared=prepared)
     print(f"feedback-loop: running {config.name} in {run_dir}", file=sys.stderr)
     summary = _run_resumable(runner, run_dir, not args.no_progress)
     _print_table(summary)
@@ -90,7 +94,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from .loop import LoopRunner
 
     runner = LoopRunner.from_run_dir(args.run_dir)
-    print(f"feedback-loop: resuming {args.run_dir} at evaluation {runner.state.evaluations}", file=sys.stderr)
+    print(f"feedback-loop: resuming {args.run_dir} at evaluation {runner.saved['ledger']['evaluations']}",
+          file=sys.stderr)
     summary = _run_resumable(runner, args.run_dir, not args.no_progress)
     _print_table(summary)
     return 0 if summary["status"] == "finished" else 1
@@ -98,15 +103,6 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import parse_policies, run_comparison
-    from .config import load_config
-    from .preflight import prepare_run
-
-    # Refuse bad input before any run starts: the base config as run_comparison loads it (same budget
-    # overrides) checks policy_options of every policy; config_for adds no other options.
-    budget = [f"budget.evaluations={args.budget_evaluations}", "budget.seconds=null"] if args.budget_evaluations is not None else []
-    budget += [f"budget.seconds={args.budget_seconds}", "budget.evaluations=null"] if args.budget_seconds is not None else []
-    parse_policies(args.policies)
-    prepare_run(load_config(args.config, [*args.set, *budget]))
 
     run_dir = args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
     rows = run_comparison(
@@ -168,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:  # Ray's notices (e.g. that token authentication is on) are shown only with --debug
+        import logging
+
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.INFO)
     try:
         return args.func(args)
     except _user_errors() as err:

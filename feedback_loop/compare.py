@@ -22,6 +22,7 @@ from .config import Config, ConfigError, load_config
 from .ledger import read_history
 from .loop import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, LoopRunner
 from .policies import POLICIES
+from .preflight import PreparedRun, prepare_run
 
 CSV_FIELDS = [
     "policy", "seed", "best_score", "test_score", "mean_score", "evaluations", "failed_evaluations",
@@ -83,6 +84,8 @@ def run_comparison(
         if budget_evaluations is None:
             overrides += ["budget.evaluations=null"]
     base = load_config(config_path, [o for o in overrides if o])
+    # every policy's config is checked before the first run starts
+    prepared = {policy: prepare_run(config_for(base, policy, 0)) for policy in policies}
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta_file = run_dir / COMPARISON_FILE
@@ -94,7 +97,8 @@ def run_comparison(
     for policy in policies:
         for seed in range(seeds):
             sub = run_dir / f"{policy}-seed{seed}"
-            summary = _run_one(base, policy, seed, sub, comparison_id, tracking_uri, progress)
+            summary = _run_one(base, policy, seed, sub, comparison_id, tracking_uri, progress,
+                               prepared[policy] if seed == 0 else None)
             history = read_history(sub)
             histories.setdefault(policy, []).append(history)
             rows.append({
@@ -114,13 +118,14 @@ def run_comparison(
 
 
 def _run_one(base: Config, policy: str, seed: int, sub: Path, comparison_id: str, tracking_uri: str | None,
-             progress: bool) -> dict[str, Any]:
+             progress: bool, prepared: PreparedRun | None) -> dict[str, Any]:
     if (sub / SUMMARY_FILE).is_file():
         return json.loads((sub / SUMMARY_FILE).read_text())
     tags = {"comparison_id": comparison_id, "seed": str(seed)}
     if (sub / CONFIG_FILE).is_file() and (sub / CHECKPOINT_FILE).is_file():
         return LoopRunner.from_run_dir(sub).run(progress=progress)
-    runner = LoopRunner(config_for(base, policy, seed), sub, tracking_uri=tracking_uri, extra_tags=tags)
+    runner = LoopRunner(config_for(base, policy, seed), sub, tracking_uri=tracking_uri, extra_tags=tags,
+                        prepared=prepared)
     return runner.run(progress=progress)
 
 

@@ -20,7 +20,7 @@ def ensure_ray(address: str | None) -> None:
     # Ray (2.59+) turns on token authentication for every new local cluster and says so at each
     # start. It stays on (a safe default); the notice is shown only with --debug (see README).
     notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+    if notice.level == logging.NOTSET:
         notice.setLevel(logging.ERROR)
     try:
         ray.init(address=address, dashboard_host="127.0.0.1", include_dashboard=False,
