@@ -149,10 +149,10 @@ class LoopRunner:
         self._checkpoint()
         while self.executor.in_flight():
             results = self.executor.wait(timeout=0.5)
-            if stop.requested:
-                raise KeyboardInterrupt
             for result in results:
                 self._unlogged.append((result, self._tell(result)))
+            if stop.requested:  # after telling: finished results are kept, never redone
+                raise KeyboardInterrupt
             self._fill()  # hand the learners their next work before the slow bookkeeping
             self._log_unlogged()
             if results:

@@ -16,8 +16,9 @@ import ray
 from mlflow import MlflowClient
 
 from feedback_loop.cli import main
+from feedback_loop.checkpoint import VERSION
 from feedback_loop.executors import LearnerLostError
-from feedback_loop.loop import LoopRunner, resume_loop
+from feedback_loop.loop import EarlyFailureError, LoopRunner, resume_loop
 from tests import runs
 from tests.test_loop import SimulatedCrash, children_of, tiny_config
 
@@ -118,21 +119,28 @@ def test_learner_killed_mid_evaluation_is_restarted_and_retried(ray_session, tra
     assert summary["failed_evaluations"] == 0  # the interrupted evaluation was retried, not lost
 
 
-def test_always_failing_and_nan_candidates_are_recorded_failed(ray_session, tracking_uri, tmp_path):
-    config = tiny_config(4, "simulator.id=tests.plugins:NaNGaussianMixture", "policy.name=random",
+def test_nan_candidates_are_recorded_failed_and_a_run_of_only_failures_stops(ray_session, tracking_uri, tmp_path):
+    """NaN batches fail their evaluations (recorded, never a best score); when the first ones all fail
+    the run stops at once with the first error instead of spending its budget, and stays resumable."""
+    config = tiny_config(8, "simulator.id=tests.plugins:NaNGaussianMixture", "policy.name=random",
                          name="test-nan")
-    summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
-    assert summary["evaluations"] == 4 and summary["failed_evaluations"] == 4
-    assert summary["best_score"] is None and summary["status"] == "failed"
-    children = children_of(tracking_uri, summary["mlflow_run_id"])
-    assert len(children) == 4 and all("NaN" in c.data.tags["error"] for c in children)
+    with pytest.raises(EarlyFailureError, match="the first 3 evaluations all failed.*NaN"):
+        LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
+    state = runs.checkpoint(tmp_path / "run")
+    assert state["status"] == "interrupted" and state["ledger"]["best"] is None
+    assert state["ledger"]["evaluations"] == state["ledger"]["failed"] == 3
+    children = children_of(tracking_uri, state["mlflow_run_id"])
+    assert len(children) == 3 and all("NaN" in c.data.tags["error"] for c in children)
+    assert all(c.info.status == "FAILED" for c in children)
+    assert MlflowClient(tracking_uri).get_run(state["mlflow_run_id"]).info.status == "FAILED"
 
 
 def test_corrupt_checkpoint_is_refused_by_resume(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("name: x\n")
-    (run_dir / "checkpoint.json").write_text('{"format": "feedback-loop-checkpoint", "version": 1, "sha256": "00", "state": {}}')
+    (run_dir / "checkpoint.json").write_text(
+        json.dumps({"format": "feedback-loop-checkpoint", "version": VERSION, "sha256": "00", "state": {}}))
     assert main(["resume", str(run_dir)]) == 2
     assert "checksum mismatch" in capsys.readouterr().err
 

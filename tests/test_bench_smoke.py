@@ -1,0 +1,50 @@
+"""Every script under ``bench/`` runs where a user runs it, at a tiny size, and ends with its JSON line.
+
+A benchmark that needs something the project does not install (a package, a private API) fails
+here, on a fresh machine, instead of on a user's. Each runs in its own process (its own Ray).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_LOOP = ["--evaluations", "3", "--samples", "200", "--epochs", "1"]
+
+# script -> (tiny arguments, a field its JSON line must have); {tmp} is a fresh directory per script
+SCRIPTS: dict[str, tuple[list[str], str]] = {
+    "overhead.py": (TINY_LOOP, "ratio"),
+    "pipeline.py": (TINY_LOOP + ["--shards", "2", "--shard-size", "256"], "scaling_2x"),
+    "vs_tune.py": (TINY_LOOP, "wall_ratio"),
+    "soak.py": (["--evaluations", "4", "--samples", "200", "--epochs", "1"], "object_store_growth_mb"),
+    "render_throughput.py": (["--batch-size", "256", "--repeats", "1"], "samples_per_second_1_thread"),
+    "refiner_effect.py": (["--seeds", "1", "--samples", "200", "--epochs", "1", "--refiner-steps", "2", "--workers", "1",
+                           "--grid", "", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
+                                                             '"channels": 8, "blocks": 1}'], "seeds"),
+    "digits_efficacy.py": (["--budget", "2", "--seeds", "1", "--top-k", "1", "--run-dir", "{tmp}/run",
+                            "--set", "learner.samples=200", "--set", "learner.epochs=1"], "loop_test_acc"),
+}
+
+
+def test_every_bench_script_is_covered():
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py")} - {"common.py"}
+    assert scripts == set(SCRIPTS), "add the new benchmark to SCRIPTS with tiny arguments"
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_bench_script_runs_and_prints_one_json_line_last(script, tmp_path):
+    args, field = SCRIPTS[script]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *(a.replace("{tmp}", str(tmp_path)) for a in args)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert field in json.loads(last), last
