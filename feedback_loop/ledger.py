@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_write_text
 from .types import Candidate, Objective, Outcome
 
 HISTORY_FILE = "history.jsonl"
@@ -94,7 +94,7 @@ class Ledger:
         self.history = read_history(run_dir, state["history_length"])
         path = Path(run_dir) / HISTORY_FILE
         if path.is_file():
-            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+            atomic_write_text(path, "".join(json.dumps(entry) + "\n" for entry in self.history))
         self._journaled = len(self.history)
 
 

@@ -89,14 +89,15 @@ class LoopRunner:
                                        kind="step" if self.persistent else "evaluate")
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
         if self.saved is None:
+            if (self.run_dir / CHECKPOINT_FILE).exists():
+                raise ConfigError(f"--run-dir: {str(self.run_dir)!r} already holds a run; continue it with "
+                                  f"'feedback-loop resume {self.run_dir}' or choose another directory")
             dump_config(cfg, self.run_dir / CONFIG_FILE)
-            self.run_id = uuid.uuid4().hex[:8]
+            self.run_id, self.status = uuid.uuid4().hex[:8], "running"
             tags = {"policy": cfg.policy.name, "simulator": cfg.simulator.id, "run_dir": str(self.run_dir.resolve()),
                     "feedback_loop_run_id": self.run_id, **({"sampler": cfg.policy.sampler}
                                                             if cfg.policy.name == "optuna" else {}), **self.extra_tags}
             self.mlflow_run_id = self.tracker.start_parent(f"{cfg.name}-{self.run_id}", cfg.to_dict(), tags)
-            self.status = "running"
-            self._checkpoint()
         else:
             self.run_id, self.mlflow_run_id = self.saved["run_id"], self.saved["mlflow_run_id"]
             self.status = self.saved["status"] if self.saved["status"] == "finished" else "running"
@@ -109,10 +110,12 @@ class LoopRunner:
         if not isinstance(self.executor, Executor):
             from .executors.ray_pool import RayExecutor
 
-            self.executor = (self.executor or RayExecutor)(cfg, self.real, input_shape=self.prepared.input_shape,
-                                        num_classes=self.prepared.num_classes, persistent=self.persistent,
-                                        run_id=self.run_id, run_dir=self.run_dir, nominal_params=self.env.nominal_params,
-                                        on_refiner_losses=self.mlflow.log_refiner_losses)
+            self.executor = (self.executor or RayExecutor)(
+                cfg, self.real, input_shape=self.prepared.input_shape, num_classes=self.prepared.num_classes,
+                persistent=self.persistent, run_id=self.run_id, run_dir=self.run_dir,
+                nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses)
+        if self.saved is None:
+            self._checkpoint()
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, progress: bool = True,
@@ -151,16 +154,17 @@ class LoopRunner:
             results = self.executor.wait(timeout=0.5)
             for result in results:
                 self._unlogged.append((result, self._tell(result)))
-            if stop.requested:  # after telling: finished results are kept, never redone
-                raise KeyboardInterrupt
-            self._fill()  # hand the learners their next work before the slow bookkeeping
+            if not stop.requested:  # hand the learners their next work before the slow bookkeeping
+                self._fill()
             self._log_unlogged()
             if results:
                 self._maybe_refresh_refiner()
             self._checkpoint()  # one checkpoint holds the told results and the new pending jobs
             for callback in self.callbacks:
                 callback.after_checkpoint(results)
-            self._stop_if_all_failed()
+            if stop.requested:  # Ctrl-C: finished results are kept; what is in flight is redone on resume
+                raise KeyboardInterrupt
+            self._stop_if_all_failed(len(results))
 
     def _stop(self, status: str) -> None:
         """Ctrl-C, a lost learner or nothing but failures: what is in flight is cancelled (it stays
@@ -202,10 +206,12 @@ class LoopRunner:
             best = self.ledger.best["candidate"]
             self.executor.refresh_refiner(best["params"], best["ranges"], -100 - self.ledger.evaluations)
 
-    def _stop_if_all_failed(self) -> None:
+    def _stop_if_all_failed(self, new: int) -> None:
+        """Stop when the results just told complete the run's first evaluations and all of them failed
+        (checked only as they complete, so a resumed run goes on)."""
         first = min(FIRST_FAILURES, self.executor.capacity, self.config.budget.evaluations or FIRST_FAILURES)
         ledger = self.ledger
-        if ledger.evaluations == first and ledger.failed == first:
+        if ledger.evaluations - new < first <= ledger.evaluations and ledger.failed == ledger.evaluations:
             error = next(iter(ledger.errors), "unknown error")
             raise EarlyFailureError(
                 f"the first {first} evaluations all failed, so the run stopped; the first error: {error}. "
@@ -218,7 +224,7 @@ class LoopRunner:
     def _checkpoint(self) -> None:
         self.ledger.journal(self.run_dir)  # the history lines first, then the checkpoint counting them
         ledger = {**self.ledger.state_dict(), "elapsed_seconds": self._elapsed()}
-        in_flight = self.executor.in_flight() if self.executor is not None else []
+        in_flight = self.executor.in_flight()
         self.checkpointer.save({
             "run_id": self.run_id, "mlflow_run_id": self.mlflow_run_id, "tracking_uri": self.tracking_uri,
             "status": self.status, "ledger": ledger, "policy": self.policy.state_dict(),
@@ -228,8 +234,9 @@ class LoopRunner:
         self.ledger.elapsed_seconds = self._elapsed()
         self._started = None
         summary = report.summarize(self.config, self.ledger)
-        if self.final_scores:
-            summary.update(report.final_scores(self.executor, self.ledger, self.env, self.fidelity,
+        if self.final_scores:  # the best candidate and the oracle retrained as per-candidate evaluations
+            full = Fidelity(self.config.learner.samples, self.config.learner.epochs)
+            summary.update(report.final_scores(self.executor, self.ledger, self.env, full,
                                                self.checkpointer, self.real.x_test is not None, self.persistent))
         report.copy_best_weights(self.run_dir, self.checkpointer)
         summary.update({

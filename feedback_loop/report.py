@@ -14,7 +14,7 @@ import numpy as np
 
 from .checkpoint import Checkpointer, atomic_write
 from .config import Config
-from .executors import Executor
+from .executors import Executor, LearnerLostError
 from .ledger import Ledger
 from .types import Candidate, Fidelity, Job
 
@@ -46,14 +46,18 @@ def final_scores(executor: Executor, ledger: Ledger, env: gym.Env, fidelity: Fid
         for k in range(ORACLE_SEEDS):
             executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=-1 - k, with_test=True))
     oracle_results = []
-    for result in executor.drain():
-        if result.job.candidate.id >= 0:
-            if result.outcome.ok:
-                scores["test_score"] = result.outcome.metrics.get("test_accuracy")
-        elif result.outcome.ok:
-            oracle_results.append(result.outcome)
-        else:
+    try:
+        results = executor.drain()
+    except LearnerLostError as err:  # the scores stay None; the run and its summary stand
+        logger.warning("final scoring stopped: %s", err)
+        results = []
+    for result in results:
+        if not result.outcome.ok:
             logger.warning("a final scoring run failed: %s", result.outcome.error)
+        elif result.job.candidate.id >= 0:
+            scores["test_score"] = result.outcome.metrics.get("test_accuracy")
+        else:
+            oracle_results.append(result.outcome)
     if oracle_results:
         scores["oracle_score"] = float(np.mean([o.score for o in oracle_results]))
         tests = [o.metrics["test_accuracy"] for o in oracle_results if "test_accuracy" in o.metrics]

@@ -219,3 +219,22 @@ def test_summary_lists_distinct_errors_and_counts_train_samples(tmp_path):
 def test_the_loop_needs_no_ray_and_no_mlflow(tmp_path):
     in_process(tiny("random", 2), tmp_path / "run").run(progress=False)
     assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+
+
+def test_a_run_stopped_for_early_failures_resumes_past_them(tmp_path, monkeypatch):
+    import feedback_loop.loop as loop_module
+
+    config = tiny("random", 4, "simulator.id=tests.plugins:NaNGaussianMixture")
+    with pytest.raises(EarlyFailureError):
+        in_process(config, tmp_path / "run").run(progress=False)
+    monkeypatch.setattr(loop_module.LoopRunner, "__init__", _with_in_process(loop_module.LoopRunner.__init__))
+    summary = resume_loop(tmp_path / "run", progress=False)  # deliberately resumed: it goes on to the end
+    assert summary["evaluations"] == summary["failed_evaluations"] == 4 and summary["status"] == "failed"
+
+
+def test_a_new_run_into_a_run_directory_is_refused(tmp_path):
+    from feedback_loop.config import ConfigError
+
+    in_process(tiny("random", 1), tmp_path / "run").run(progress=False)
+    with pytest.raises(ConfigError, match="already holds a run; continue it with 'feedback-loop resume"):
+        in_process(tiny("random", 1), tmp_path / "run").run(progress=False)

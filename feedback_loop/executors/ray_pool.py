@@ -41,6 +41,7 @@ class _Call:
     job: Job
     learner: int
     realism: ray.ObjectRef | None = None
+    trained_and_failed: bool = False  # a persistent step that failed inside the learner
 
 
 class RayExecutor(Executor):
@@ -174,16 +175,23 @@ class RayExecutor(Executor):
             self._load[call.learner] -= 1
             result = self._collect(ref, call)
             if result is None:  # the persistent learner died: restore it once, redo its jobs in order
-                self._redo = [call.job] + [c.job for c in self._calls.values()]
-                self._calls.clear()
-                self._load = [0] * len(self.learners)
-                self._restore()
-                redo, self._redo = self._redo, []
-                for job in redo:
-                    self.submit(job)
+                self._redo_after([call.job], self._restore)
                 return results
             results.append(result)
+            if call.trained_and_failed:  # a step that raised mid-training: undo what it trained
+                self._redo_after([], lambda: self._give_state(self.learners[0]))
         return results
+
+    def _redo_after(self, lost: list[Job], restore: Callable[[], None]) -> None:
+        """Take every job in flight back, ``restore`` the learner, then submit ``lost`` and those jobs
+        again in their order (the learner trains them on the restored state)."""
+        self._redo = lost + [c.job for c in self._calls.values()]
+        self._calls.clear()
+        self._load = [0] * len(self.learners)
+        restore()
+        redo, self._redo = self._redo, []
+        for job in redo:
+            self.submit(job)
 
     def _collect(self, ref: ray.ObjectRef, call: _Call) -> Result | None:
         """The result of a finished call; None when the persistent learner died under it."""
@@ -197,6 +205,7 @@ class RayExecutor(Executor):
             return None
         state = raw.pop("state", None)
         outcome = Outcome.from_dict(raw)
+        call.trained_and_failed = self.persistent and call.job.kind == "step" and not outcome.ok
         if state is not None:
             self._restore_point = state
         if call.realism is not None and outcome.ok:
