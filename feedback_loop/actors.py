@@ -94,11 +94,15 @@ class LearnerActor:
             self._spans.append((job_id, started, time.time()))
 
     def evaluate(self, real: list[ray.ObjectRef], job_id: int, epochs: int, with_test: bool, seed: int | None,
-                 *shards: tuple[np.ndarray, np.ndarray]) -> dict:
-        """Train a fresh model on the job's shards; its ``Outcome`` as a dict."""
+                 return_model: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+        """Train a fresh model on the job's shards; its ``Outcome`` as a dict (with the trained
+        weights as ``"state"`` if ``return_model``)."""
         x, y = concat_shards(shards)
-        return self._timed(job_id, real, lambda: self.learner.evaluate(x, y, epochs, with_test=with_test, seed=seed),
-                           len(x))
+        result = self._timed(job_id, real, lambda: self.learner.evaluate(x, y, epochs, with_test=with_test, seed=seed,
+                                                                         keep_model=return_model), len(x))
+        if return_model and result["status"] == "ok":
+            result["state"] = self.learner.last_weights
+        return result
 
     def train_step(self, real: list[ray.ObjectRef], job_id: int, epochs: int,
                    *shards: tuple[np.ndarray, np.ndarray]) -> dict:

@@ -36,8 +36,11 @@ def _print_table(summary: dict[str, Any]) -> None:
         ("policy", summary.get("policy") + (f" ({summary['sampler']})" if summary.get("sampler") else "")),
         ("simulator", summary.get("simulator")),
         ("evaluations", f"{summary.get('evaluations')} ({summary.get('failed_evaluations', 0)} failed)"),
+        ("train samples", _budget(summary)),
         ("best validation score", _fmt(summary.get("best_score"))),
-        ("test score at best", _fmt(summary.get("test_score"))),
+        ("re-scored candidates", _selection(summary)),
+        ("delivered model, validation", _fmt(summary.get("delivered_val_score"))),
+        ("delivered model, real test", _fmt(summary.get("delivered_test_score"))),
         ("oracle validation score", _fmt(summary.get("oracle_score"))),
         ("wall seconds", _fmt(summary.get("wall_seconds"), 1)),
         ("MLflow run", f"{summary.get('mlflow_run_id')} in {summary.get('mlflow_tracking_uri')}"),
@@ -47,9 +50,10 @@ def _print_table(summary: dict[str, Any]) -> None:
     for name, value in rows:
         if value not in (None, "-"):
             print(f"  {name.ljust(width)}  {value}")
-    if summary.get("best_params"):
-        params = list(summary["best_params"].items())
-        print("  best parameters:")
+    chosen = summary.get("selected_params") or summary.get("best_params")
+    if chosen:
+        params = list(chosen.items())
+        print("  parameters of the delivered model:" if summary.get("selected_params") else "  best parameters:")
         for key, value in params[:SHOWN_PARAMS]:
             print(f"    {key} = {value:.4g}" if isinstance(value, float) else f"    {key} = {value}")
         if len(params) > SHOWN_PARAMS:
@@ -60,6 +64,20 @@ def _print_table(summary: dict[str, Any]) -> None:
             print(f"    {item['count']} × {item['error'][:300]}")
     uri = summary.get("mlflow_tracking_uri", "")
     print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
+
+
+def _budget(summary: dict[str, Any]) -> str:
+    """Sample visits trained (samples × epochs), and the budget they count against."""
+    used, budget = summary.get("train_samples"), summary.get("train_samples_budget")
+    return f"{used:,}" + (f" of {budget:,}" if budget else "") if used is not None else "-"
+
+
+def _selection(summary: dict[str, Any]) -> str | None:
+    rows = summary.get("selection") or []
+    if not rows:
+        return None
+    means = ", ".join(f"#{r['candidate_id']} {r['mean']:.4f}" for r in rows)
+    return f"{means} (mean of fresh seeds; chose #{summary.get('selected_candidate_id')})"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -78,6 +78,33 @@ class BudgetConfig:
     """Stop after this many evaluations (None: no limit; then ``seconds`` must be set)."""
     seconds: float | None = None
     """Stop asking for new candidates after this many seconds of wall-clock time (None: no limit)."""
+    train_samples: int | None = None
+    """Training sample visits (samples × epochs) of every evaluation, re-scoring and the final model;
+    the run stops when it is spent (None: no limit). Equal compute means equal ``train_samples``."""
+
+
+@dataclass
+class SearchConfig:
+    rungs: int = 1
+    """Fidelity rungs of successive halving (1: every evaluation at ``learner.samples`` × ``learner.epochs``)."""
+    eta: int = 3
+    """Each rung trains ``eta`` times the sample visits of the one below; the best 1/``eta`` move up."""
+
+
+@dataclass
+class SelectionConfig:
+    candidates: int = 0
+    """The search's best candidates re-scored on validation with fresh seeds before one is chosen (0: off)."""
+    seeds: int = 2
+    """Fresh data and learner seeds per re-scored candidate."""
+
+
+@dataclass
+class FinalConfig:
+    samples: int | None = None
+    """Fresh samples the delivered model trains on (None: ``learner.samples``)."""
+    epochs: int | None = None
+    """Its epochs (None: ``learner.epochs``)."""
 
 
 @dataclass
@@ -154,6 +181,12 @@ class Config:
     """Per-policy constructor options used by ``compare``, e.g. ``{reinforce: {population: 8}}``."""
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     """When to stop."""
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """Multi-fidelity search (successive halving over samples × epochs)."""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    """Noise-aware selection: re-scoring the best candidates with fresh seeds."""
+    final: FinalConfig = field(default_factory=FinalConfig)
+    """The delivered model, trained after the search at the selected parameters."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     """Ray actors and their resources."""
     refiner: RefinerConfig = field(default_factory=RefinerConfig)
@@ -197,8 +230,16 @@ class Config:
             raise ConfigError(f"refiner.refresh_every: value {self.refiner.refresh_every} is out of range; allowed: >= 1 or null")
         if not self.learner.lr > 0:
             raise ConfigError(f"learner.lr: value {self.learner.lr!r} must be > 0")
-        if self.budget.evaluations is None and self.budget.seconds is None:
-            raise ConfigError("budget: set budget.evaluations or budget.seconds (or both); with neither the run never stops")
+        if self.budget.evaluations is None and self.budget.seconds is None and self.budget.train_samples is None:
+            raise ConfigError("budget: set budget.evaluations, budget.seconds or budget.train_samples; "
+                              "with none of them the run never stops")
+        for path, value, low in [("budget.train_samples", self.budget.train_samples, 1),
+                                 ("search.rungs", self.search.rungs, 1), ("search.eta", self.search.eta, 2),
+                                 ("selection.candidates", self.selection.candidates, 0),
+                                 ("selection.seeds", self.selection.seeds, 1),
+                                 ("final.samples", self.final.samples, 1), ("final.epochs", self.final.epochs, 1)]:
+            if value is not None and value < low:
+                raise ConfigError(f"{path}: value {value!r} is out of range; allowed: >= {low}")
         if self.budget.evaluations is not None and self.budget.evaluations < 1:
             raise ConfigError(f"budget.evaluations: value {self.budget.evaluations!r} is impossible; allowed: >= 1")
         if self.budget.seconds is not None and not self.budget.seconds > 0:

@@ -39,22 +39,26 @@ class Ledger:
     def best_score(self) -> float | None:
         return None if self.best is None else self.best["score"]
 
-    def record(self, candidate: Candidate, outcome: Outcome, elapsed: float,
+    def record(self, candidate: Candidate, outcome: Outcome, elapsed: float, *, stage: str = "search",
                extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
-        """Count one outcome; returns its history entry and whether it is the new best."""
-        self.evaluations += 1
+        """Count one outcome; returns its history entry and whether it is the new best.
+
+        Every outcome spends ``train_samples``; only the search's count as evaluations and can be the best."""
+        search = stage == "search"
+        self.evaluations += search
         self.samples_generated += outcome.samples
         self.train_samples += outcome.train_samples
         if not outcome.ok:
-            self.failed += 1
+            self.failed += search
             error = (outcome.error or "unknown error").split(": ", 1)[-1]  # without "candidate N: "
             if error in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
                 self.errors[error] = self.errors.get(error, 0) + 1
-        improved = outcome.ok and self.objective.better(outcome.score, self.best_score)
+        improved = search and outcome.ok and self.objective.better(outcome.score, self.best_score)
         if improved:
             self.best = {"score": outcome.score, "candidate": candidate.to_dict(), "outcome": outcome.to_dict()}
         entry = {
-            "step": self.evaluations, "id": candidate.id, "status": outcome.status, "score": outcome.score,
+            "step": len(self.history) + 1, "stage": stage, "id": candidate.id, "status": outcome.status,
+            "score": outcome.score,
             "best_score": self.best_score, "samples_generated": self.samples_generated,
             "train_samples": self.train_samples, "elapsed": round(elapsed, 3),
             "params": candidate.params, "ranges": candidate.ranges, **(extra or {}),
@@ -62,11 +66,27 @@ class Ledger:
         self.history.append(entry)
         return entry, improved
 
+    def completed_keys(self) -> set[str]:
+        """The keys of every recorded job (``Job.key``)."""
+        return {entry["job"] for entry in self.history}
+
     def completed_ids(self) -> set[int]:
-        return {entry["id"] for entry in self.history}
+        return {entry["id"] for entry in self.history if entry["stage"] == "search"}
+
+    def ranking(self) -> list[Candidate]:
+        """The search's candidates that succeeded, best first: by the highest rung (fidelity) each
+        reached with a score, then by that score."""
+        best: dict[int, tuple[tuple[int, float], dict[str, Any]]] = {}
+        for entry in self.history:
+            if entry["stage"] == "search" and entry["score"] is not None:
+                key = (entry.get("rung", 0), entry["score"])
+                if entry["id"] not in best or key > best[entry["id"]][0]:
+                    best[entry["id"]] = (key, entry)
+        ranked = sorted(best.values(), key=lambda item: item[0], reverse=True)
+        return [Candidate(entry["id"], entry["params"], entry["ranges"]) for _, entry in ranked]
 
     def mean_score(self) -> float | None:
-        scores = [h["score"] for h in self.history if h["score"] is not None]
+        scores = [h["score"] for h in self.history if h["score"] is not None and h["stage"] == "search"]
         return sum(scores) / len(scores) if scores else None
 
     # -- persistence ---------------------------------------------------------------------------

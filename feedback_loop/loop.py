@@ -24,7 +24,7 @@ from .interrupts import StopRequest
 from .ledger import Ledger
 from .policies import make_policy
 from .preflight import PreparedRun, prepare_run
-from .scheduler import FifoScheduler
+from .schedulers import build_scheduler
 from .tracking import MlflowLogger, make_tracker, resolve_tracking_uri
 from .types import Candidate, Fidelity, Outcome, Result
 
@@ -75,18 +75,16 @@ class LoopRunner:
     # -- wiring --------------------------------------------------------------------------------
     def _open(self) -> None:
         """Policy, scheduler, tracker and executor for a new run, or as the checkpoint left them."""
-        cfg, learner = self.config, self.config.learner
+        cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         options = dict(self.prepared.policy_options)
-        if cfg.policy.name == "optuna":
-            options.update(sampler=cfg.policy.sampler, storage_path=str(self.run_dir / "optuna.journal"))
+        if cfg.policy.name == "optuna":  # the study's journal, and its pruner's rungs
+            options.update(sampler=cfg.policy.sampler, storage_path=str(self.run_dir / "optuna.journal"),
+                           reduction_factor=cfg.search.eta, max_resource=cfg.search.eta ** (cfg.search.rungs - 1))
         self.policy = make_policy(cfg.policy.name, param_space=self.env.param_space,
                                   nominal_params=self.env.nominal_params, seed=cfg.policy.seed, **options)
         self.persistent = self.policy.learner_mode == "persistent"
-        self.fidelity = (Fidelity(learner.persistent_samples or learner.samples, learner.persistent_epochs)
-                         if self.persistent else Fidelity(learner.samples, learner.epochs))
-        self.scheduler = FifoScheduler(self.policy, self.fidelity, cfg.budget, self.ledger, self._elapsed,
-                                       kind="step" if self.persistent else "evaluate")
+        self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed)
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
         if self.saved is None:
             if (self.run_dir / CHECKPOINT_FILE).exists():
@@ -105,7 +103,7 @@ class LoopRunner:
             self.policy.load_state_dict(self.saved["policy"])
             self.scheduler.load_state_dict(self.saved["scheduler"])
             self.tracker.reopen_parent(self.mlflow_run_id)
-            self.tracker.drop_children_except(self.ledger.completed_ids())
+            self.tracker.drop_children_except(self.ledger.completed_keys())
         self.mlflow = MlflowLogger(self.tracker, self.ledger)
         if not isinstance(self.executor, Executor):
             from .executors.ray_pool import RayExecutor
@@ -184,10 +182,14 @@ class LoopRunner:
             self.executor.submit(job)
 
     def _tell(self, result: Result) -> dict[str, Any]:
-        """Tell the policy, record in the ledger; stage a persistent learner's state with it."""
+        """Tell the scheduler (and so the policy), record in the ledger; keep a learner's state with it."""
         self.scheduler.tell(result)
-        entry, improved = self.ledger.record(result.job.candidate, result.outcome, self._elapsed())
-        if result.state:
+        job = result.job
+        entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
+            "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs]})
+        if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
+            report.save_delivered(self.run_dir, result.state, self.prepared, job)
+        elif result.state:
             self.checkpointer.stage("weights_file", result.state)
             if improved:  # model selection on validation, as for any learner
                 self.checkpointer.stage("best_weights_file", result.state)
@@ -233,16 +235,18 @@ class LoopRunner:
     def _finish(self) -> dict[str, Any]:
         self.ledger.elapsed_seconds = self._elapsed()
         self._started = None
-        summary = report.summarize(self.config, self.ledger)
-        if self.final_scores:  # the best candidate and the oracle retrained as per-candidate evaluations
+        summary = report.summarize(self.config, self.ledger, self.scheduler)
+        if self.final_scores:  # the oracle retrained as per-candidate evaluations; a persistent model tested
             full = Fidelity(self.config.learner.samples, self.config.learner.epochs)
-            summary.update(report.final_scores(self.executor, self.ledger, self.env, full,
-                                               self.checkpointer, self.real.x_test is not None, self.persistent))
-        report.copy_best_weights(self.run_dir, self.checkpointer)
+            summary.update(report.final_scores(self.executor, self.env, full, self.checkpointer, self.persistent))
+        if self.persistent:  # a persistent policy delivers the model it trained, at its best validation score
+            summary.update(report.deliver_persistent(self.run_dir, self.checkpointer, self.prepared, self.ledger,
+                                                     summary.get("test_score")))
         summary.update({
             "wall_seconds": round(self.ledger.elapsed_seconds, 3), "mlflow_tracking_uri": self.tracking_uri,
             "mlflow_experiment_id": self.tracker.experiment_id, "mlflow_run_id": self.mlflow_run_id,
-            "run_dir": str(self.run_dir.resolve()), "status": "finished" if self.ledger.best is not None else "failed",
+            "run_dir": str(self.run_dir.resolve()),
+            "status": "finished" if summary.get("delivered_val_score") is not None else "failed",
         })
         refiner = getattr(self.executor, "refiner", None)
         for name, figure in report.figures(self.config, self.ledger, self.env, self.real, self.run_dir,

@@ -27,7 +27,7 @@ from .simulators import checked_simulator, load_real_data
 
 # Constructor arguments the loop passes itself; a user option may not set them.
 _FROM_LOOP = {"param_space", "nominal_params", "seed"}
-_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name"}}
+_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource"}}
 # Refiners whose options form a dataclass (checked field by field, then built once for range checks).
 _REFINER_CONFIGS: dict[str, type] = {"simgan": SimGANConfig}
 
@@ -146,6 +146,21 @@ def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], n
                           f"and {num_classes} classes: {reason}") from err
 
 
+def _check_search(config: Config) -> None:
+    """Successive halving needs per-candidate evaluations; the budget must leave room for the search."""
+    from .policies import POLICIES
+    from .schedulers import reserve
+
+    persistent = POLICIES[config.policy.name].learner_mode == "persistent"
+    if persistent and config.search.rungs > 1:
+        raise ConfigError(f"search.rungs: value {config.search.rungs} needs a per-candidate policy; policy "
+                          f"{config.policy.name!r} trains one persistent model (allowed: 1)")
+    budget, kept = config.budget.train_samples, reserve(config)
+    if budget is not None and not persistent and config.policy.name != "uniform" and kept >= budget:
+        raise ConfigError(f"budget.train_samples: value {budget} leaves nothing for the search: re-scoring and "
+                          f"the final model take {kept}; allowed: > {kept} (or lower selection.* / final.*)")
+
+
 def prepare_run(config: Config) -> PreparedRun:
     """Check every input of a run and return what it needs; raise one line naming what is wrong."""
     # Names and types first: no simulator or model needed, so a typo is refused in milliseconds.
@@ -162,6 +177,7 @@ def prepare_run(config: Config) -> PreparedRun:
         if name == "optuna":
             per_policy[name].setdefault("sampler", policy.sampler)  # compare keeps the base sampler
     _check_refiner(config, None)
+    _check_search(config)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
     real = load_real_data(env, config.data.real)

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from .checkpoint import Checkpointer, atomic_write
+from .delivery import MODEL_FILE, save_model
 from .config import Config
 from .executors import Executor, LearnerLostError
 from .ledger import Ledger
@@ -25,22 +26,18 @@ BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the persistent learn
 ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
-def final_scores(executor: Executor, ledger: Ledger, env: gym.Env, fidelity: Fidelity,
-                 checkpointer: Checkpointer, has_test: bool, persistent: bool) -> dict[str, float | None]:
-    """Test score at the best candidate and the oracle's scores, by retraining the same learner.
-
-    A persistent policy delivers its model at the best validation score; a per-candidate one is
-    retrained on the best candidate's own data. A failure here leaves that score None, never the run.
+def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpointer: Checkpointer,
+                 persistent: bool) -> dict[str, float | None]:
+    """A persistent model's test score (at its best validation score), and the oracle's scores by
+    training the same learner on the simulator's true parameters, where it knows them (references,
+    not counted in ``train_samples``). A failure here leaves that score None, never the run.
     """
-    scores: dict[str, float | None] = {"test_score": None, "oracle_score": None, "oracle_test_score": None}
+    scores: dict[str, float | None] = {"oracle_score": None, "oracle_test_score": None}
     if persistent and checkpointer.files.get("best_weights_file"):
         try:
             scores["test_score"] = executor.test_score(checkpointer.load_file("best_weights_file"))
         except Exception as err:  # a dead learner: report without this score
             logger.warning("the persistent model could not be tested: %s", err)
-    elif ledger.best is not None and has_test:
-        candidate = Candidate.from_dict(ledger.best["candidate"])
-        executor.submit(Job(candidate, fidelity, seed_id=candidate.id, with_test=True))
     oracle = env.oracle_params() if hasattr(env, "oracle_params") else None
     if oracle is not None:
         for k in range(ORACLE_SEEDS):
@@ -53,9 +50,7 @@ def final_scores(executor: Executor, ledger: Ledger, env: gym.Env, fidelity: Fid
         results = []
     for result in results:
         if not result.outcome.ok:
-            logger.warning("a final scoring run failed: %s", result.outcome.error)
-        elif result.job.candidate.id >= 0:
-            scores["test_score"] = result.outcome.metrics.get("test_accuracy")
+            logger.warning("an oracle scoring run failed: %s", result.outcome.error)
         else:
             oracle_results.append(result.outcome)
     if oracle_results:
@@ -65,9 +60,12 @@ def final_scores(executor: Executor, ledger: Ledger, env: gym.Env, fidelity: Fid
     return scores
 
 
-def summarize(config: Config, ledger: Ledger) -> dict[str, Any]:
-    """The search's part of ``summary.json``."""
+def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
+    """The search's part of ``summary.json``, the selection and the delivered model's scores."""
     best = ledger.best
+    selected = getattr(scheduler, "selected", None)
+    delivered = getattr(scheduler, "delivered", None)
+    outcome = delivered.outcome if delivered is not None and delivered.outcome.ok else None
     return {
         "policy": config.policy.name,
         "sampler": config.policy.sampler if config.policy.name == "optuna" else None,
@@ -77,13 +75,45 @@ def summarize(config: Config, ledger: Ledger) -> dict[str, Any]:
         "errors": [{"error": error, "count": count} for error, count in ledger.errors.items()],
         "samples_generated": ledger.samples_generated,
         "train_samples": ledger.train_samples,
+        "train_samples_budget": config.budget.train_samples,
         "best_score": None if best is None else best["score"],
         "best_params": None if best is None else best["candidate"]["params"],
         "best_ranges": None if best is None else best["candidate"]["ranges"],
         "best_candidate_id": None if best is None else best["candidate"]["id"],
         # The mean shows what a policy's data is worth typically, not only at its luckiest.
         "mean_score": ledger.mean_score(),
+        "selection": scheduler.selection_report() if hasattr(scheduler, "selection_report") else [],
+        "selected_candidate_id": None if selected is None else selected.id,
+        "selected_params": None if selected is None else selected.params,
+        "selected_ranges": None if selected is None else selected.ranges,
+        "delivered_val_score": None if outcome is None else outcome.score,
+        "delivered_test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
+        "test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
+        "model_file": MODEL_FILE if outcome is not None else None,
     }
+
+
+def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: Job) -> None:
+    """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``)."""
+    learner = prepared.config.learner
+    save_model(run_dir / MODEL_FILE, weights, model=learner.model, hidden=learner.hidden,
+               input_shape=prepared.input_shape, num_classes=prepared.num_classes, input_scale=learner.input_scale,
+               simulator=prepared.config.simulator.id, params=job.candidate.params, ranges=job.candidate.ranges,
+               samples=job.fidelity.samples, epochs=job.fidelity.epochs)
+
+
+def deliver_persistent(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger,
+                       test_score: float | None) -> dict[str, Any]:
+    """A persistent policy's delivered model: its state at the best validation score, as ``model.npz``."""
+    if not checkpointer.files.get("best_weights_file") or ledger.best is None:
+        return {}
+    copy_best_weights(run_dir, checkpointer)
+    best = Candidate.from_dict(ledger.best["candidate"])
+    save_delivered(run_dir, checkpointer.load_file("best_weights_file"), prepared,
+                   Job(best, Fidelity(ledger.samples_generated, prepared.config.learner.persistent_epochs),
+                       seed_id=best.id, stage="final"))
+    return {"delivered_val_score": ledger.best_score, "delivered_test_score": test_score,
+            "model_file": MODEL_FILE}
 
 
 def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:

@@ -136,11 +136,15 @@ class Tracker:
         self.client.log_figure(self.parent_run_id, figure, artifact_file)
 
     # -- child runs, one per evaluation ----------------------------------------------------------
-    def log_evaluation(self, step: int, candidate: Candidate, outcome: Outcome) -> str:
-        tags = {PARENT_TAG: self.parent_run_id, "candidate_id": str(candidate.id), "status": outcome.status}
+    def log_evaluation(self, step: int, candidate: Candidate, outcome: Outcome, job: dict[str, Any] | None = None) -> str:
+        """A child run for one result; ``job`` adds its key, stage and rung as tags."""
+        job = job or {}
+        tags = {PARENT_TAG: self.parent_run_id, "candidate_id": str(candidate.id), "status": outcome.status,
+                **{k: str(v) for k, v in job.items()}}
         if outcome.error:
             tags["error"] = outcome.error[:5000]
-        run = self.client.create_run(self.experiment_id, run_name=f"eval-{candidate.id}", tags=tags)
+        name = f"eval-{candidate.id}" if job.get("stage", "search") == "search" else f"{job['stage']}-{candidate.id}"
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         now = int(time.time() * 1000)
         params = [Param(k, str(v)) for k, v in candidate.params.items()]
         if candidate.ranges:
@@ -168,17 +172,17 @@ class Tracker:
             if not token:
                 return runs
 
-    def drop_children_except(self, kept_candidate_ids: set[int]) -> int:
-        """Delete child runs of evaluations the checkpoint does not hold (logged just before a crash)."""
+    def drop_children_except(self, kept_jobs: set[str]) -> int:
+        """Delete child runs of jobs the checkpoint does not hold (logged just before a crash)."""
         dropped = 0
-        seen: set[int] = set()
+        seen: set[str] = set()
         for run in self.child_runs():
-            cid = int(run.data.tags.get("candidate_id", -1))
-            if cid not in kept_candidate_ids or cid in seen:
+            key = run.data.tags.get("job", "")
+            if key not in kept_jobs or key in seen:
                 self.client.delete_run(run.info.run_id)
                 dropped += 1
             else:
-                seen.add(cid)
+                seen.add(key)
         return dropped
 
 
@@ -207,13 +211,14 @@ class MlflowLogger(Callback):
     def on_result(self, result: Result, entry: dict[str, Any]) -> None:
         candidate, outcome = result.job.candidate, result.outcome
         step = entry["step"]
-        self.tracker.log_evaluation(step, candidate, outcome)
+        job = result.job
+        self.tracker.log_evaluation(step, candidate, outcome, {"job": job.key, "stage": job.stage, "rung": job.rung})
         metrics = {"samples_generated": entry["samples_generated"], "train_samples": entry["train_samples"]}
         # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
         metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
         if outcome.ok:
-            metrics["score"] = outcome.score
+            metrics["score" if job.stage == "search" else f"{job.stage}_score"] = outcome.score
         if entry["best_score"] is not None:
             metrics["best_score"] = entry["best_score"]
         self.tracker.log_progress(step, metrics)

@@ -111,6 +111,8 @@ class Job:
     """One unit of work for an executor: train on ``fidelity`` fresh samples of ``candidate``.
 
     ``kind`` is ``"evaluate"`` (a fresh model) or ``"step"`` (the persistent model trains on).
+    ``stage`` is ``"search"``, ``"selection"`` (re-scoring with fresh seeds) or ``"final"`` (the
+    delivered model, whose weights come back with the result); ``rung`` the search's fidelity rung.
     ``seed_id`` names the data randomness, so that a resumed run regenerates exactly the same batch;
     ``model_seed`` the fresh model's (None: ``learner.seed``); ``with_test`` also scores the test half
     (reporting only, never fed back).
@@ -122,15 +124,24 @@ class Job:
     kind: Literal["evaluate", "step"] = "evaluate"
     with_test: bool = False
     model_seed: int | None = None
+    stage: str = "search"
+    rung: int = 0
+
+    @property
+    def key(self) -> str:
+        """Names the job among all of a run's (its MLflow child run carries it)."""
+        return f"{self.stage}:{self.candidate.id}:{self.rung}:{self.seed_id}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate.to_dict(), "fidelity": asdict(self.fidelity), "seed_id": self.seed_id,
-                "kind": self.kind, "with_test": self.with_test, "model_seed": self.model_seed}
+                "kind": self.kind, "with_test": self.with_test, "model_seed": self.model_seed, "stage": self.stage,
+                "rung": self.rung}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Job":
         return cls(Candidate.from_dict(data["candidate"]), Fidelity(**data["fidelity"]), int(data["seed_id"]),
-                   data.get("kind", "evaluate"), bool(data.get("with_test", False)), data.get("model_seed"))
+                   data.get("kind", "evaluate"), bool(data.get("with_test", False)), data.get("model_seed"),
+                   data.get("stage", "search"), int(data.get("rung", 0)))
 
 
 @dataclass

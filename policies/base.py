@@ -29,6 +29,8 @@ class Policy(abc.ABC):
     """
 
     learner_mode: LearnerMode = "per_candidate"
+    supports_pruning: bool = False
+    """True for a policy that judges intermediate results itself (``report``), e.g. Optuna with a pruner."""
 
     def __init__(self, *, param_space: spaces.Dict, nominal_params: dict[str, Any], seed: int) -> None:
         self.param_space = param_space
@@ -47,6 +49,12 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def tell(self, candidate: Candidate, outcome: Outcome) -> None:
         """Report the outcome of a candidate returned by ``ask`` (exactly once per candidate)."""
+
+    def report(self, candidate: Candidate, step: int, outcome: Outcome) -> bool:
+        """An intermediate result of ``candidate`` at resource ``step`` (1, eta, eta², ... of the cheapest
+        fidelity); True: evaluate it further, False: stop it (the policy has then recorded it as
+        stopped). Only called when ``supports_pruning``; a candidate that goes all the way is ``tell``-ed."""
+        raise NotImplementedError(f"{type(self).__name__} does not judge intermediate results")
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:

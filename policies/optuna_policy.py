@@ -39,8 +39,27 @@ def _distributions(param_space: spaces.Dict) -> dict[str, BaseDistribution]:
     return dists
 
 
+PRUNERS = ("successive_halving", "hyperband", "none")
+
+
+def make_pruner(name: str, reduction_factor: int, max_resource: int) -> optuna.pruners.BasePruner:
+    """Optuna's pruner by name, over resource steps 1, eta, eta², ... (see ``HalvingScheduler``)."""
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=reduction_factor)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource,
+                                              reduction_factor=reduction_factor)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"policy.options.pruner: unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
 class OptunaPolicy(Policy):
-    """Optuna ask/tell over the simulator's parameters; ``sampler`` is one of ``SAMPLERS``."""
+    """Optuna ask/tell over the simulator's parameters; ``sampler`` is one of ``SAMPLERS``.
+
+    Under successive halving (``search.rungs`` > 1) every rung's result reaches the study through
+    ``trial.report`` and ``pruner`` (``successive_halving``, ``hyperband`` or ``none``) decides who goes
+    on; ``reduction_factor`` and ``max_resource`` are set by the loop from ``search``."""
 
     def __init__(
         self,
@@ -51,6 +70,9 @@ class OptunaPolicy(Policy):
         sampler: str = "tpe",
         storage_path: str | None = None,
         study_name: str = "feedback-loop",
+        pruner: str = "successive_halving",
+        reduction_factor: int = 3,
+        max_resource: int = 9,
     ) -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
         if sampler not in SAMPLERS:
@@ -61,8 +83,9 @@ class OptunaPolicy(Policy):
         storage = JournalStorage(JournalFileBackend(storage_path)) if storage_path else optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
             storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
-            sampler=SAMPLERS[sampler](seed),
+            sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource),
         )
+        self.supports_pruning = pruner != "none"
         self._trial_of: dict[int, int] = {}  # candidate id -> trial number
         self._orphans: list[int] = []  # trials asked but unknown to the restored state
 
@@ -90,6 +113,22 @@ class OptunaPolicy(Policy):
             self.study.tell(number, float(outcome.score), skip_if_finished=True)
         else:
             self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def report(self, candidate: Candidate, step: int, outcome: Outcome) -> bool:
+        number = self._trial_of.get(candidate.id, candidate.info.get("trial_number"))
+        if number is None:
+            raise KeyError(f"candidate {candidate.id} was not asked by this policy")
+        if not outcome.ok:
+            self.tell(candidate, outcome)
+            return False
+        # The public Trial handle of a running trial (FrozenTrial keeps the storage id it needs).
+        trial = optuna.trial.Trial(self.study, self.study.trials[number]._trial_id)
+        trial.report(float(outcome.score), step)
+        if trial.should_prune():
+            self._trial_of.pop(candidate.id, None)
+            self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            return False
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         return {"next_id": self._next_id, "trial_of": {str(k): v for k, v in self._trial_of.items()}}

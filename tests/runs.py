@@ -27,4 +27,7 @@ def completed_ids(run_dir: Path) -> list[int]:
 
 
 def pending(run_dir: Path) -> list[dict[str, Any]]:
-    return checkpoint(run_dir)["scheduler"]["pending"]
+    """Jobs asked but not told: the search's and the later stages'."""
+    scheduler = checkpoint(run_dir)["scheduler"]
+    search = scheduler.get("search") or {"pending": []}
+    return search["pending"] + (scheduler["pending"] if "search" in scheduler else [])

@@ -38,7 +38,7 @@ def test_int_accepted_where_float_expected(tmp_path):
         ("learner:\n  epoch: 3\n", [], "unknown key learner.epoch; allowed keys in learner: model, hidden, samples, epochs"),
         ("policy:\n  seed: abc\n", [], "policy.seed: expected int, got str 'abc'"),
         ("budget:\n  evaluations: 0\n", [], "budget.evaluations: value 0 is impossible"),
-        ("budget:\n  evaluations: null\n", [], "set budget.evaluations or budget.seconds"),
+        ("budget:\n  evaluations: null\n", [], "set budget.evaluations, budget.seconds or budget.train_samples"),
         ("learner:\n  samples: -5\n", [], "learner.samples: value -5 is out of range; allowed: >= 1"),
         ("name: x\n", ["resources.learnrs=3"], "unknown key resources.learnrs"),
         ("name: x\n", ["nonsense"], "expected KEY=VALUE"),

@@ -7,7 +7,10 @@ accounting, resume, budgets, early failure — where it is fast and deterministi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +21,7 @@ from feedback_loop.ledger import HISTORY_FILE, Ledger, read_history
 from feedback_loop.loop import EarlyFailureError, LoopRunner, resume_loop
 from feedback_loop.policies import make_policy
 from feedback_loop.preflight import prepare_run
-from feedback_loop.scheduler import FifoScheduler
+from feedback_loop.schedulers import Budget, FifoScheduler
 from feedback_loop.types import Candidate, Fidelity, Job, Outcome, Result
 from tests import runs
 
@@ -95,8 +98,8 @@ class CountingPolicy:
 
 def fifo(evaluations: int | None = None, seconds: float | None = None, elapsed: float = 0.0):
     policy, ledger = CountingPolicy(), Ledger()
-    scheduler = FifoScheduler(policy, Fidelity(10, 2), BudgetConfig(evaluations=evaluations, seconds=seconds),
-                              ledger, lambda: elapsed)
+    budget = Budget(BudgetConfig(evaluations=evaluations, seconds=seconds), ledger, lambda: elapsed)
+    scheduler = FifoScheduler(policy, Fidelity(10, 2), budget)
     return scheduler, policy, ledger
 
 
@@ -213,12 +216,26 @@ def test_summary_lists_distinct_errors_and_counts_train_samples(tmp_path):
     assert 0 < summary["failed_evaluations"] < 8
     assert summary["errors"] == [{"error": "RuntimeError: simulator exploded on purpose",
                                   "count": summary["failed_evaluations"]}]
-    assert summary["train_samples"] == (8 - summary["failed_evaluations"]) * 200 * 2
+    # every successful search evaluation and the delivered model trained 200 samples × 2 epochs
+    assert summary["train_samples"] == (8 - summary["failed_evaluations"] + 1) * 200 * 2
+    assert summary["delivered_val_score"] is not None
 
 
 def test_the_loop_needs_no_ray_and_no_mlflow(tmp_path):
-    in_process(tiny("random", 2), tmp_path / "run").run(progress=False)
-    assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+    """In a fresh process (this one may have the session's Ray): the loop on the in-process executor
+    with ``tracking_uri: none`` starts no Ray and writes no MLflow store."""
+    code = (
+        "import sys, ray\n"
+        "from tests.test_loop_logic import in_process, tiny\n"
+        f"summary = in_process(tiny('random', 2), {str(tmp_path / 'run')!r}).run(progress=False)\n"
+        "print('RAY', ray.is_initialized(), summary['evaluations'])\n")
+    root = Path(__file__).resolve().parent.parent
+    store = tmp_path / "mlflow.db"  # where MLflow would write, if anything asked it to
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "RAY False 2" in result.stdout
+    assert not store.exists() and not (tmp_path / "run" / "mlruns").exists()
 
 
 def test_a_run_stopped_for_early_failures_resumes_past_them(tmp_path, monkeypatch):

@@ -35,8 +35,12 @@ class LearnerLostError(RuntimeError):
 
 
 def data_seed(run_seed: int, seed_id: int, shard: int = 0) -> int:
-    """Seed of a job's data; a pure function so a resumed run regenerates the same batch."""
-    return int(np.random.SeedSequence([run_seed, seed_id + 1_000_000, shard]).generate_state(1)[0])
+    """Seed of a job's data; a pure function so a resumed run regenerates the same batch.
+
+    Search jobs use their candidate id; references and later stages negative ids (their own streams)."""
+    offset = seed_id + 1_000_000
+    key = [run_seed, offset, shard] if offset >= 0 else [run_seed, -offset, shard, 1]
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def shard_sizes(n: int, shards: int) -> list[int]:

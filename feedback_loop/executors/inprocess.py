@@ -72,7 +72,11 @@ class InProcessExecutor(Executor):
             if job.kind == "step":
                 outcome = self.learner.step(x, y, job.fidelity.epochs, with_test=job.with_test)
                 return Result(job, outcome, self.learner.get_state())
-            outcome = self.learner.evaluate(x, y, job.fidelity.epochs, with_test=job.with_test, seed=job.model_seed)
+            final = job.stage == "final"
+            outcome = self.learner.evaluate(x, y, job.fidelity.epochs, with_test=job.with_test, seed=job.model_seed,
+                                            keep_model=final)
+            if final and outcome.ok:
+                return Result(job, outcome, self.learner.last_weights)
         except Exception as err:  # a failing simulator or batch fails the job, not the run
             outcome = Outcome.failed(f"candidate {job.candidate.id}: {type(err).__name__}: {err}", samples=samples)
         return Result(job, outcome)

@@ -143,7 +143,7 @@ class RayExecutor(Executor):
             ref = learner.train_step.remote(self._real, candidate.id, job.fidelity.epochs, *shards)
         else:
             ref = learner.evaluate.remote(self._real, candidate.id, job.fidelity.epochs, job.with_test,
-                                          job.model_seed, *shards)
+                                          job.model_seed, job.stage == "final", *shards)
         self._load[index] += 1
         self._calls[ref] = _Call(job, index, realism)
 
@@ -206,7 +206,7 @@ class RayExecutor(Executor):
         state = raw.pop("state", None)
         outcome = Outcome.from_dict(raw)
         call.trained_and_failed = self.persistent and call.job.kind == "step" and not outcome.ok
-        if state is not None:
+        if state is not None and call.job.kind == "step":
             self._restore_point = state
         if call.realism is not None and outcome.ok:
             # The discriminator's mean realism of the batch: a signal where real labels are scarce.

@@ -87,7 +87,7 @@ class TaskLearner:
         ``(x, y)`` for ``epochs`` and score it on validation (and test, if asked).
 
         ``train_loss`` is the loss on the batch *before* training on it (the adversarial signal).
-        With ``keep_model`` the trained model stays in ``self.last_model``.
+        With ``keep_model`` the trained model's weights are kept in ``self.last_weights`` (numpy).
         """
         start = time.perf_counter()
         seed = self.init_seed if seed is None else int(seed)
@@ -99,7 +99,7 @@ class TaskLearner:
         score, metrics = self._scores(model, with_test)
         metrics["final_train_loss"] = final_loss
         if keep_model:
-            self.last_model = model
+            self.last_weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
         return Outcome(score=score, train_loss=loss_before, metrics=metrics, samples=len(x),
                        seconds=time.perf_counter() - start, train_samples=len(x) * settings.epochs)
 

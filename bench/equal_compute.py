@@ -1,0 +1,127 @@
+"""Equal compute: is the model the loop delivers better than one trained on uniform-DR data, given the
+same training budget (``budget.train_samples``: sample visits = samples × epochs, search included)?
+
+For every seed, on the real *test* half (touched only here, to report):
+- ``loop``: the config's policy (default: TPE with successive halving) with noise-aware selection and
+  the delivered model, all inside ``--train-samples``;
+- ``persistent``: a persistent policy (default ``adr``) spending the same budget on its one model;
+- ``uniform_dr``: one model on fresh uniform-DR data with the whole budget; its samples/epochs split
+  is chosen on the *validation* half among ``--uniform-epochs`` (that choice is not charged to it);
+- ``nominal``: the same, at the simulator's nominal parameters;
+- ``oracle``: the same learner trained to convergence on the real validation half (epochs chosen by
+  3-fold cross-validation inside it), and an RBF SVM (C chosen the same way): the strongest references.
+
+Prints one JSON line last. ``python bench/equal_compute.py --train-samples 3000000 --seeds 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from feedback_loop.config import load_config
+from feedback_loop.executors.resources import ensure_ray
+from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
+from feedback_loop.loop import SUMMARY_FILE, LoopRunner
+from feedback_loop.policies import ParamCodec
+from feedback_loop.simulators import make_simulator
+
+
+def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri: str | None) -> dict:
+    """A loop run to the end (a finished one is read back; an interrupted one resumed)."""
+    if (run_dir / SUMMARY_FILE).is_file():
+        return json.loads((run_dir / SUMMARY_FILE).read_text())
+    if (run_dir / "checkpoint.json").is_file():
+        return LoopRunner.from_run_dir(run_dir).run(progress=False)
+    config = load_config(config_path, overrides)
+    return LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=sys.stderr.isatty())
+
+
+def record(result: dict, name: str, values: list[float]) -> None:
+    """``name`` (the mean), ``name_std`` and ``name_per_seed`` into ``result``."""
+    mean, std = mean_std(values)
+    result[name], result[f"{name}_std"] = round(mean, 4), round(std, 4)
+    result[f"{name}_per_seed"] = [round(v, 4) for v in values]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="examples/digits.yaml", help="the loop's config (policy, search, learner)")
+    ap.add_argument("--train-samples", type=int, default=3_000_000, help="budget.train_samples of every setting")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--persistent", default="adr", help="persistent policy to compare ('' to skip)")
+    ap.add_argument("--uniform-epochs", default="10,15,30", help="epochs tried for the one uniform-DR model")
+    ap.add_argument("--oracle-epochs", default="15,30,60,120,200", help="epochs tried (by CV) for the oracle")
+    ap.add_argument("--run-dir", default="runs/equal-compute")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the loop")
+    ap.add_argument("--tracking-uri", default=None)
+    args = ap.parse_args()
+
+    started = time.monotonic()
+    root = Path(args.run_dir)
+    budget = args.train_samples
+    base = [*args.set, f"budget.train_samples={budget}", "budget.evaluations=null", "budget.seconds=null"]
+    config = load_config(args.config, base)
+    ensure_ray(config.resources.ray_address)
+    sim = config.simulator
+    env = make_simulator(sim.id, sim.kwargs)
+    learner = learner_dict(config.learner)
+    seeds = list(range(args.seeds))
+    result: dict = {"train_samples_budget": budget, "seeds": args.seeds, "config": args.config}
+
+    # the loop and the persistent policy: full runs, each inside the budget
+    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], root / f"loop-seed{s}", args.tracking_uri)
+             for s in seeds]
+    record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
+    record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
+    record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
+    result["loop_train_samples"] = [s["train_samples"] for s in loops]
+    result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
+    if args.persistent:
+        persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
+                                                    "search.rungs=1", "selection.candidates=0"],
+                               root / f"{args.persistent}-seed{s}", args.tracking_uri) for s in seeds]
+        result["persistent_policy"] = args.persistent
+        record(result, "persistent_test_acc", [s["delivered_test_score"] for s in persistent])
+        record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
+
+    # uniform DR and nominal: one model with the whole budget, the split chosen on validation
+    full_ranges = ParamCodec(env.param_space).full_ranges()
+    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, None, full_ranges,
+                                               {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
+                  for e in map(int, args.uniform_epochs.split(","))}
+    split_scores = {e: ray.get(r) for e, r in split_refs.items()}
+    epochs = max(split_scores, key=split_scores.get)
+    result["uniform_dr_split"] = {"epochs": epochs, "samples": budget // epochs,
+                                  "validation_by_epochs": {str(e): round(v, 4) for e, v in split_scores.items()}}
+    chosen = {**learner, "samples": budget // epochs, "epochs": epochs}
+    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, full_ranges, chosen, 100 + s, "test")
+                           for s in seeds],
+            "nominal": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")
+                        for s in seeds]}
+    for name, values in refs.items():
+        record(result, f"{name}_test_acc", ray.get(values))
+
+    # the strongest references: converged learner and RBF SVM on the real validation half
+    oracle = oracle_references(sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")], seeds)
+    record(result, "oracle_test_acc", oracle.pop("oracle_test_acc"))
+    result.update(oracle)
+
+    loop, uniform = result["loop_test_acc"], result["uniform_dr_test_acc"]
+    strongest = max(result["oracle_test_acc"], result["svm_test_acc"])
+    result["loop_minus_uniform_dr"] = round(loop - uniform, 4)
+    result["gap_closed_vs_strongest_reference"] = round((loop - uniform) / (strongest - uniform), 4) \
+        if strongest > uniform else None
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    result["targets"] = {"loop_minus_uniform_dr": ">= 0.02", "loop_test_acc": ">= 0.94"}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

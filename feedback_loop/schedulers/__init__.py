@@ -1,0 +1,56 @@
+"""Schedulers decide what the executor runs next: the search (FIFO or successive halving), then the
+stages after it (re-scoring with fresh seeds, the delivered model). ``build_scheduler`` picks them
+from a config."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..config import Config
+from ..ledger import Ledger
+from ..policies import Policy
+from ..types import Fidelity
+from .base import Budget, Scheduler
+from .fifo import FifoScheduler
+from .halving import HalvingScheduler, rung_fidelities
+from .stages import StagedScheduler
+
+
+def fidelities(config: Config) -> tuple[Fidelity, Fidelity]:
+    """The search's full fidelity and the delivered model's."""
+    learner, final = config.learner, config.final
+    return (Fidelity(learner.samples, learner.epochs),
+            Fidelity(final.samples or learner.samples, final.epochs or learner.epochs))
+
+
+def reserve(config: Config) -> int:
+    """Training sample visits kept for re-scoring and the final model (0 for a persistent policy)."""
+    top, final = fidelities(config)
+    return StagedScheduler.reserve(config.selection.candidates, config.selection.seeds, top, final)
+
+
+def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Callable[[], float]) -> Scheduler:
+    """A persistent policy's steps (FIFO), or the search and its stages for a per-candidate policy."""
+    learner, selection = config.learner, config.selection
+    if policy.learner_mode == "persistent":  # its model is trained by the search itself
+        step = Fidelity(learner.persistent_samples or learner.samples, learner.persistent_epochs)
+        return FifoScheduler(policy, step, Budget(config.budget, ledger, elapsed), kind="step")
+    top, final = fidelities(config)
+    stages = dict(candidates=selection.candidates, seeds=selection.seeds, top=top, learner_seed=learner.seed)
+    if config.policy.name == "uniform" and config.budget.train_samples:
+        # uniform DR needs no search: the whole budget goes into one model on fresh uniform-DR data
+        whole = Fidelity(max(1, config.budget.train_samples // final.epochs), final.epochs)
+        return StagedScheduler(None, ledger.ranking, **{**stages, "candidates": 0}, final=whole,
+                               choose=lambda: policy.ask(1)[0])
+    budget = Budget(config.budget, ledger, elapsed, reserve=reserve(config))
+    search: Scheduler
+    if config.search.rungs > 1:
+        search = HalvingScheduler(policy, rung_fidelities(top, config.search.rungs, config.search.eta),
+                                  config.search.eta, budget)
+    else:
+        search = FifoScheduler(policy, top, budget)
+    return StagedScheduler(search, ledger.ranking, **stages, final=final)
+
+
+__all__ = ["Budget", "Scheduler", "FifoScheduler", "HalvingScheduler", "StagedScheduler", "build_scheduler",
+           "fidelities", "reserve", "rung_fidelities"]

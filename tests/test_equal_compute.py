@@ -1,0 +1,166 @@
+"""The compute budget, multi-fidelity search, noise-aware selection and the delivered model.
+
+Scheduler logic is tested alone with toy policies whose order is known; the whole loop runs on the
+in-process executor (no Ray, no MLflow), so these tests are fast and deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+import feedback_loop
+from feedback_loop.config import BudgetConfig, load_config
+from feedback_loop.ledger import Ledger
+from feedback_loop.simulators import make_simulator
+from feedback_loop.schedulers import Budget, HalvingScheduler, StagedScheduler, rung_fidelities
+from feedback_loop.types import Candidate, Fidelity, Job, Outcome, Result
+from tests import runs
+from tests.test_loop_logic import Crash, _with_in_process, crash_at, in_process
+
+
+class KnownOrder:
+    """Candidate k has quality k (params {"q": k}); remembers what it was told."""
+
+    learner_mode, supports_pruning = "per_candidate", False
+
+    def __init__(self) -> None:
+        self.asked, self.told = 0, []
+
+    def ask(self, n: int = 1) -> list[Candidate]:
+        self.asked += n
+        return [Candidate(self.asked - n + i, {"q": float(self.asked - n + i)}) for i in range(n)]
+
+    def tell(self, candidate: Candidate, outcome: Outcome) -> None:
+        self.told.append((candidate.id, outcome.score))
+
+
+def test_rungs_grow_by_eta_up_to_the_full_fidelity():
+    rungs = rung_fidelities(Fidelity(6000, 15), 3, 3)
+    assert rungs[-1] == Fidelity(6000, 15) and rungs[0] == Fidelity(2000, 5)
+    ratios = [b.train_samples / a.train_samples for a, b in zip(rungs, rungs[1:])]
+    assert all(2.5 < r < 3.5 for r in ratios)
+
+
+def test_halving_promotes_the_best_of_a_rung():
+    policy, ledger = KnownOrder(), Ledger()
+    rungs = [Fidelity(10, 1), Fidelity(30, 1), Fidelity(90, 1)]
+    scheduler = HalvingScheduler(policy, rungs, 3, Budget(BudgetConfig(evaluations=None, seconds=None), ledger, lambda: 0))
+    first = scheduler.next_jobs(9, [])
+    assert [j.rung for j in first] == [0] * 9
+    for job in first:  # results arrive in any order; quality = candidate id
+        scheduler.tell(Result(job, Outcome(score=job.candidate.params["q"] / 10)))
+    promoted = scheduler.next_jobs(3, [])
+    assert [(j.candidate.id, j.rung) for j in promoted] == [(8, 1), (7, 1), (6, 1)]  # the top third
+    assert all(j.fidelity == rungs[1] for j in promoted)
+    for job in promoted:
+        scheduler.tell(Result(job, Outcome(score=job.candidate.params["q"] / 10)))
+    top = scheduler.next_jobs(1, [])
+    assert [(j.candidate.id, j.rung) for j in top] == [(8, 2)]
+    assert [cid for cid, _ in policy.told] == [j.candidate.id for j in first]  # told once, at the first rung
+
+
+def test_halving_stops_at_the_training_sample_budget():
+    policy, ledger = KnownOrder(), Ledger()
+    budget = Budget(BudgetConfig(evaluations=None, train_samples=100), ledger, lambda: 0, reserve=40)
+    scheduler = HalvingScheduler(policy, [Fidelity(10, 2), Fidelity(30, 2)], 3, budget)
+    assert len(scheduler.next_jobs(10, [])) == 3  # 3 × 20 = 60 = 100 - 40 kept for the later stages
+
+
+def test_selection_picks_the_best_mean_of_fresh_seeds_not_the_luckiest_single_score():
+    ledger = Ledger()
+    for cid, lucky in [(0, 0.95), (1, 0.90), (2, 0.85)]:  # candidate 0 was lucky in the search
+        ledger.record(Candidate(cid, {"q": float(cid)}), Outcome(lucky), 0.0, extra={"rung": 0})
+    stages = StagedScheduler(None, ledger.ranking, candidates=2, seeds=3, top=Fidelity(10, 1), final=Fidelity(20, 1),
+                             learner_seed=0)
+    stages._begin_selection()
+    jobs = stages.next_jobs(10, [])
+    assert sorted({j.candidate.id for j in jobs}) == [0, 1] and len(jobs) == 6 and {j.stage for j in jobs} == {"selection"}
+    assert len({j.seed_id for j in jobs}) == 6 and all(j.seed_id < 0 for j in jobs)  # fresh data, never the search's
+    fresh = {0: [0.80, 0.82, 0.81], 1: [0.88, 0.86, 0.87]}
+    for job in jobs:
+        stages.tell(Result(job, Outcome(fresh[job.candidate.id].pop())))
+    (final,) = stages.next_jobs(10, [])
+    assert final.stage == "final" and final.candidate.id == 1 and final.fidelity == Fidelity(20, 1) and final.with_test
+    assert StagedScheduler.reserve(2, 3, Fidelity(10, 1), Fidelity(20, 1)) == 80
+
+
+def gm(*extra: str):
+    return load_config("examples/gaussian_mixture.yaml", [
+        "learner.samples=200", "learner.epochs=2", "budget.evaluations=null", "budget.train_samples=12000",
+        "tracking.tracking_uri=none", "name=equal-compute", "selection.candidates=2", "selection.seeds=2",
+        "final.samples=400", "final.epochs=3", *extra])
+
+
+def test_train_samples_budget_is_spent_and_never_exceeded(tmp_path):
+    summary = in_process(gm(), tmp_path / "run").run(progress=False)
+    # search 200×2 each, re-scoring 2×2×400, the final model 400×3 = 1,200: all inside 12,000
+    assert summary["train_samples"] <= 12_000 and summary["train_samples"] > 12_000 - 400
+    assert summary["train_samples_budget"] == 12_000
+    history = runs.history(tmp_path / "run")
+    assert sum(h["stage"] == "selection" for h in history) == 4 and sum(h["stage"] == "final" for h in history) == 1
+    assert summary["train_samples"] == sum(a * b for h in history for a, b in [h["fidelity"]] if h["status"] == "ok")
+    assert [r["candidate_id"] for r in summary["selection"]] == [c.id for c in _top2(history)]
+    assert summary["selected_candidate_id"] in {r["candidate_id"] for r in summary["selection"]}
+
+
+def _top2(history):
+    search = sorted((h for h in history if h["stage"] == "search" and h["score"] is not None), key=lambda h: -h["score"])
+    return [Candidate(h["id"], h["params"]) for h in search[:2]]
+
+
+def test_the_delivered_model_loads_and_predicts_as_it_scored(tmp_path):
+    summary = in_process(gm(), tmp_path / "run").run(progress=False)
+    model = feedback_loop.load_model(tmp_path / "run")
+    real = make_simulator("feedback_loop/GaussianMixture-v0").real_data()
+    assert np.mean(model.predict(real.x_val) == real.y_val) == pytest.approx(summary["delivered_val_score"], abs=1e-6)
+    assert np.mean(model.predict(real.x_test) == real.y_test) == pytest.approx(summary["delivered_test_score"], abs=1e-6)
+    assert model.meta["params"] == summary["selected_params"] and model.meta["samples"] == 400
+    assert (tmp_path / "run" / "model.npz").read_bytes()[:2] == b"PK"  # a zip of arrays, never a pickle
+
+
+@pytest.mark.parametrize("when", ["mid-rung", "mid-final"])
+def test_resume_in_a_rung_or_in_the_final_training_loses_nothing(tmp_path, monkeypatch, when):
+    import feedback_loop.loop as loop_module
+
+    config = gm("search.rungs=2", "policy.name=random")
+    straight = in_process(config, tmp_path / "straight").run(progress=False)
+    history = runs.history(tmp_path / "straight")
+    # stop just before a promoted (rung 1) job, or just before the final model, comes back
+    if when == "mid-rung":
+        crash_after = next(i for i, h in enumerate(history) if h["stage"] == "search" and h["rung"] == 1)
+    else:
+        crash_after = len(history) - 1
+        assert history[crash_after]["stage"] == "final"
+    with pytest.raises(Crash):
+        in_process(config, tmp_path / "stopped").run(progress=False, on_outcome=crash_at(crash_after))
+    monkeypatch.setattr(loop_module.LoopRunner, "__init__", _with_in_process(loop_module.LoopRunner.__init__))
+    resumed = loop_module.resume_loop(tmp_path / "stopped", progress=False)
+
+    def trace(run_dir):
+        return [(h["job"], h["score"]) for h in runs.history(run_dir)]
+
+    assert trace(tmp_path / "stopped") == trace(tmp_path / "straight")
+    for key in ("train_samples", "delivered_val_score", "delivered_test_score", "selected_candidate_id"):
+        assert resumed[key] == straight[key], key
+
+
+def test_optuna_prunes_through_its_own_pruner_and_sees_every_rung(tmp_path):
+    summary = in_process(gm("search.rungs=3", "search.eta=2", "learner.samples=300", "learner.epochs=4"),
+                         tmp_path / "run").run(progress=False)
+    study = optuna.load_study(study_name="feedback-loop", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "run" / "optuna.journal"))))
+    states = [t.state.name for t in study.trials]
+    assert "PRUNED" in states and "COMPLETE" in states
+    assert any(len(t.intermediate_values) >= 1 for t in study.trials)  # trial.report reached the study
+    rungs = {h["rung"] for h in runs.history(tmp_path / "run") if h["stage"] == "search"}
+    assert rungs == {0, 1, 2} and summary["delivered_val_score"] is not None
+
+
+def test_uniform_dr_spends_the_whole_budget_on_one_model(tmp_path):
+    summary = in_process(gm("policy.name=uniform"), tmp_path / "run").run(progress=False)
+    history = runs.history(tmp_path / "run")
+    assert [h["stage"] for h in history] == ["final"]
+    assert history[0]["fidelity"] == [12_000 // 3, 3] and summary["train_samples"] == 12_000
+    assert summary["selected_ranges"] is not None  # every sample drawn over the whole space
