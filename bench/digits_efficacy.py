@@ -56,7 +56,10 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.monotonic()
-    config = load_config(args.config, args.set + [f"budget.evaluations={args.budget}", "budget.seconds=null"])
+    # the single-fidelity search this benchmark measured (its successor is bench/equal_compute.py)
+    config = load_config(args.config, [f"budget.evaluations={args.budget}", "budget.seconds=null",
+                                       "budget.train_samples=null", "search.rungs=1", "selection.candidates=0",
+                                       "final.samples=null", "final.epochs=null"] + args.set)
     run_dir = Path(args.run_dir or f"runs/bench-digits-efficacy-{args.budget}")
     if (run_dir / SUMMARY_FILE).is_file():
         summary = json.loads((run_dir / SUMMARY_FILE).read_text())

@@ -125,7 +125,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
     rows = run_comparison(
         args.config, parse_policies(args.policies), args.seeds, run_dir, overrides=args.set,
-        budget_evaluations=args.budget_evaluations, budget_seconds=args.budget_seconds, target=args.target,
+        budget_evaluations=args.budget_evaluations, budget_seconds=args.budget_seconds,
+        budget_train_samples=args.budget_train_samples, target=args.target,
         tracking_uri=args.tracking_uri, progress=not args.no_progress,
     )
     print((Path(run_dir) / "compare.md").read_text())
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = compare.add_mutually_exclusive_group()
     budget.add_argument("--budget-evaluations", type=int, help="evaluations per run")
     budget.add_argument("--budget-seconds", type=float, help="wall-clock seconds per run")
+    budget.add_argument("--budget-train-samples", type=int,
+                        help="training sample visits (samples × epochs) per run, everything included: equal compute; "
+                             "uniform then spends it all on one model")
     compare.add_argument("--target", type=float, help="score whose first reaching is reported (samples and seconds to target)")
     compare.add_argument("--run-dir", help="where the runs and the table go (default: runs/compare-TIME)")
     compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")

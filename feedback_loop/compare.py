@@ -25,8 +25,8 @@ from .policies import POLICIES
 from .preflight import PreparedRun, prepare_run
 
 CSV_FIELDS = [
-    "policy", "seed", "best_score", "test_score", "mean_score", "evaluations", "failed_evaluations",
-    "samples_generated", "wall_seconds", "samples_to_target", "seconds_to_target", "mlflow_run_id", "run_dir",
+    "policy", "seed", "best_score", "test_score", "delivered_val_score", "mean_score", "evaluations",
+    "failed_evaluations", "samples_generated", "train_samples", "wall_seconds", "samples_to_target", "seconds_to_target", "mlflow_run_id", "run_dir",
 ]
 COMPARISON_FILE = "comparison.json"
 
@@ -69,6 +69,7 @@ def run_comparison(
     overrides: list[str] | None = None,
     budget_evaluations: int | None = None,
     budget_seconds: float | None = None,
+    budget_train_samples: int | None = None,
     target: float | None = None,
     tracking_uri: str | None = None,
     progress: bool = True,
@@ -83,6 +84,8 @@ def run_comparison(
         overrides += [f"budget.seconds={budget_seconds}"]
         if budget_evaluations is None:
             overrides += ["budget.evaluations=null"]
+    if budget_train_samples is not None:  # equal compute: every policy, uniform DR included, gets the same
+        overrides += [f"budget.train_samples={budget_train_samples}", "budget.evaluations=null", "budget.seconds=null"]
     base = load_config(config_path, [o for o in overrides if o])
     # every policy's config is checked before the first run starts
     prepared = {policy: prepare_run(config_for(base, policy, 0)) for policy in policies}
@@ -147,7 +150,8 @@ def _mean_std(values: list[Any], digits: int) -> str:
 
 def markdown_table(rows: list[dict[str, Any]], target: float | None, comparison_id: str) -> str:
     """Mean ± std over seeds, one line per policy."""
-    columns = [("best_score", "best validation", 4), ("test_score", "test", 4), ("mean_score", "mean eval score", 4),
+    columns = [("best_score", "best validation", 4), ("test_score", "delivered test", 4),
+               ("mean_score", "mean eval score", 4), ("train_samples", "train samples", 0),
                ("evaluations", "evaluations", 1), ("samples_generated", "samples", 0), ("wall_seconds", "wall s", 1)]
     if target is not None:
         columns += [("samples_to_target", f"samples to {target:g}", 0), ("seconds_to_target", f"s to {target:g}", 1)]

@@ -217,9 +217,12 @@ class MlflowLogger(Callback):
         # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
         metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        if outcome.ok:
-            metrics["score" if job.stage == "search" else f"{job.stage}_score"] = outcome.score
-        if entry["best_score"] is not None:
+        if job.stage != "search":  # re-scoring and the final model: their own curves
+            metrics = {"train_samples": entry["train_samples"], **({f"{job.stage}_score": outcome.score}
+                                                                   if outcome.ok else {})}
+        elif outcome.ok:
+            metrics["score"] = outcome.score
+        if job.stage == "search" and entry["best_score"] is not None:
             metrics["best_score"] = entry["best_score"]
         self.tracker.log_progress(step, metrics)
 

@@ -23,11 +23,13 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def completed_ids(run_dir: Path) -> list[int]:
-    return sorted(entry["id"] for entry in history(run_dir))
+    """The search's evaluated candidates (re-scoring and the final model reuse their ids)."""
+    return sorted(entry["id"] for entry in history(run_dir) if entry["stage"] == "search")
 
 
 def pending(run_dir: Path) -> list[dict[str, Any]]:
     """Jobs asked but not told: the search's and the later stages'."""
     scheduler = checkpoint(run_dir)["scheduler"]
-    search = scheduler.get("search") or {"pending": []}
-    return search["pending"] + (scheduler["pending"] if "search" in scheduler else [])
+    if "search" not in scheduler:  # a persistent policy's steps: no stages
+        return scheduler["pending"]
+    return (scheduler["search"] or {"pending": []})["pending"] + scheduler["pending"]

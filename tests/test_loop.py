@@ -23,11 +23,13 @@ def tiny_config(evaluations: int, *extra: str, name: str = "test-loop"):
                        TINY + [f"budget.evaluations={evaluations}", f"name={name}", *extra])
 
 
-def children_of(tracking_uri: str, parent_run_id: str):
+def children_of(tracking_uri: str, parent_run_id: str, stage: str | None = "search"):
+    """The parent's child runs of one stage (``search``: one per evaluation; None: every child)."""
     client = MlflowClient(tracking_uri)
     parent = client.get_run(parent_run_id)
-    return client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
+    return [c for c in children if stage is None or c.data.tags.get("stage") == stage]
 
 
 def test_run_logs_parent_and_one_child_per_evaluation(ray_session, tracking_uri, tmp_path):
@@ -42,6 +44,8 @@ def test_run_logs_parent_and_one_child_per_evaluation(ray_session, tracking_uri,
     children = children_of(tracking_uri, summary["mlflow_run_id"])
     assert len(children) == 6
     assert {c.data.tags["candidate_id"] for c in children} == {str(i) for i in range(6)}
+    (final,) = children_of(tracking_uri, summary["mlflow_run_id"], "final")  # the delivered model's training
+    assert final.data.metrics["score"] == pytest.approx(summary["delivered_val_score"])
     assert all("score" in c.data.metrics and "train_loss" in c.data.metrics for c in children)
     parent = MlflowClient(tracking_uri).get_run(summary["mlflow_run_id"])
     assert parent.info.status == "FINISHED"
@@ -147,7 +151,8 @@ def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking
 
 def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracking_uri, tmp_path):
     config = load_config("examples/digits.yaml", [
-        "budget.evaluations=3", "learner.samples=200", "learner.epochs=1", "resources.learners=1",
+        "budget.evaluations=3", "budget.train_samples=null", "search.rungs=1", "selection.candidates=0",
+        "final.samples=200", "final.epochs=1", "learner.samples=200", "learner.epochs=1", "resources.learners=1",
         "resources.learner_cpus=1", "refiner.name=simgan", "refiner.fit_samples=256", "refiner.refresh_every=2",
         "refiner.refresh_steps=3", "name=test-refiner",
         "refiner.options={steps: 5, pretrain_refiner_steps: 3, pretrain_disc_steps: 3, channels: 8, blocks: 1}"])
