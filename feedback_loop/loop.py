@@ -22,8 +22,7 @@ from .executors import Executor, LearnerLostError
 from .executors.resources import check_reachable
 from .interrupts import StopRequest
 from .ledger import Ledger
-from .policies import make_policy
-from .preflight import PreparedRun, prepare_run
+from .preflight import PreparedRun, build_policy, prepare_run
 from .schedulers import build_scheduler
 from .tracking import MlflowLogger, make_tracker, resolve_tracking_uri
 from .types import Candidate, Fidelity, Outcome, Result
@@ -77,12 +76,7 @@ class LoopRunner:
         """Policy, scheduler, tracker and executor for a new run, or as the checkpoint left them."""
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        options = dict(self.prepared.policy_options)
-        if cfg.policy.name == "optuna":  # the study's journal, and its pruner's rungs
-            options.update(sampler=cfg.policy.sampler, storage_path=str(self.run_dir / "optuna.journal"),
-                           reduction_factor=cfg.search.eta, max_resource=cfg.search.eta ** (cfg.search.rungs - 1))
-        self.policy = make_policy(cfg.policy.name, param_space=self.env.param_space,
-                                  nominal_params=self.env.nominal_params, seed=cfg.policy.seed, **options)
+        self.policy = build_policy(self.prepared, self.run_dir)
         self.persistent = self.policy.learner_mode == "persistent"
         self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed)
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
@@ -92,10 +86,7 @@ class LoopRunner:
                                   f"'feedback-loop resume {self.run_dir}' or choose another directory")
             dump_config(cfg, self.run_dir / CONFIG_FILE)
             self.run_id, self.status = uuid.uuid4().hex[:8], "running"
-            tags = {"policy": cfg.policy.name, "simulator": cfg.simulator.id, "run_dir": str(self.run_dir.resolve()),
-                    "feedback_loop_run_id": self.run_id, **({"sampler": cfg.policy.sampler}
-                                                            if cfg.policy.name == "optuna" else {}), **self.extra_tags}
-            self.mlflow_run_id = self.tracker.start_parent(f"{cfg.name}-{self.run_id}", cfg.to_dict(), tags)
+            self.mlflow_run_id = self.tracker.start_run(cfg, self.run_id, self.run_dir, self.extra_tags)
         else:
             self.run_id, self.mlflow_run_id = self.saved["run_id"], self.saved["mlflow_run_id"]
             self.status = self.saved["status"] if self.saved["status"] == "finished" else "running"
@@ -128,13 +119,13 @@ class LoopRunner:
         if progress:
             from .progress import ProgressBar
 
-            self.callbacks.append(ProgressBar(self.config.budget.evaluations, self.ledger, self._elapsed))
+            self.callbacks.append(ProgressBar(self.config.budget, self.ledger, self._elapsed))
         if on_outcome is not None:
             self.callbacks.append(UserHook(on_outcome))
         try:
             with StopRequest() as stop:
                 try:
-                    self._search(stop)
+                    self._run_jobs(stop)
                 except (KeyboardInterrupt, EarlyFailureError, LearnerLostError) as err:
                     self._stop("FAILED" if isinstance(err, EarlyFailureError) else "KILLED")
                     raise
@@ -144,7 +135,7 @@ class LoopRunner:
                 callback.close()
             self.executor.close()
 
-    def _search(self, stop: StopRequest) -> None:
+    def _run_jobs(self, stop: StopRequest) -> None:
         self.executor.start(self.checkpointer.load_file("weights_file") if self.persistent else None)
         self._fill()
         self._checkpoint()
@@ -156,7 +147,7 @@ class LoopRunner:
                 self._fill()
             self._log_unlogged()
             if results:
-                self._maybe_refresh_refiner()
+                self.executor.after_results(self.ledger)
             self._checkpoint()  # one checkpoint holds the told results and the new pending jobs
             for callback in self.callbacks:
                 callback.after_checkpoint(results)
@@ -201,12 +192,6 @@ class LoopRunner:
             for callback in self.callbacks:
                 callback.on_result(*self._unlogged[0])
             self._unlogged.pop(0)
-
-    def _maybe_refresh_refiner(self) -> None:
-        refiner = getattr(self.executor, "refiner", None)
-        if refiner is not None and refiner.due(self.ledger.evaluations) and self.ledger.best is not None:
-            best = self.ledger.best["candidate"]
-            self.executor.refresh_refiner(best["params"], best["ranges"], -100 - self.ledger.evaluations)
 
     def _stop_if_all_failed(self, new: int) -> None:
         """Stop when the results just told complete the run's first evaluations and all of them failed

@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -159,6 +160,20 @@ def _check_search(config: Config) -> None:
     if budget is not None and not persistent and config.policy.name != "uniform" and kept >= budget:
         raise ConfigError(f"budget.train_samples: value {budget} leaves nothing for the search: re-scoring and "
                           f"the final model take {kept}; allowed: > {kept} (or lower selection.* / final.*)")
+
+
+def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
+    """The configured policy with its checked options; for Optuna its study journal in ``run_dir``
+    and its pruner over the search's rungs."""
+    from .policies import make_policy
+
+    config, options = prepared.config, dict(prepared.policy_options)
+    if config.policy.name == "optuna":
+        search = config.search
+        options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
+                       reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
+    return make_policy(config.policy.name, param_space=prepared.env.param_space,
+                       nominal_params=prepared.env.nominal_params, seed=config.policy.seed, **options)
 
 
 def prepare_run(config: Config) -> PreparedRun:

@@ -94,6 +94,13 @@ class Tracker:
         self.parent_run_id: str | None = None
 
     # -- parent run --------------------------------------------------------------------------
+    def start_run(self, config: Any, run_id: str, run_dir: Path, extra_tags: dict[str, str]) -> str:
+        """The parent run of a new loop run: its config as params, tags to find and compare it by."""
+        tags = {"policy": config.policy.name, "simulator": config.simulator.id, "run_dir": str(Path(run_dir).resolve()),
+                "feedback_loop_run_id": run_id, **({"sampler": config.policy.sampler}
+                                                   if config.policy.name == "optuna" else {}), **extra_tags}
+        return self.start_parent(f"{config.name}-{run_id}", config.to_dict(), tags)
+
     def start_parent(self, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_run_id = run.info.run_id

@@ -83,6 +83,9 @@ class Executor(abc.ABC):
     def test_score(self, state: dict[str, Any]) -> float | None:
         """Test accuracy of a persistent learner's state (None when there is no test set)."""
 
+    def after_results(self, ledger: Any) -> None:
+        """Housekeeping after results were recorded (e.g. refreshing a refiner); nothing by default."""
+
     def close(self) -> None:
         """Release the workers."""
 

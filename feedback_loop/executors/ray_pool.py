@@ -267,11 +267,14 @@ class RayExecutor(Executor):
     def test_score(self, state: dict[str, Any]) -> float | None:
         return ray.get(self.learners[0].test_score.remote(self._real, state))
 
-    def refresh_refiner(self, params: dict, ranges: dict | None, seed_id: int) -> None:
-        """Refit the refiner on fresh data at ``params`` (e.g. the best so far)."""
-        if self.refiner is not None:
-            ref = self._shard(params, ranges, self.config.refiner.fit_samples, seed_id)
-            self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
+    def after_results(self, ledger: Any) -> None:
+        """Every ``refiner.refresh_every`` evaluations, refit the refiner on fresh data at the best
+        parameters so far."""
+        if self.refiner is None or not self.refiner.due(ledger.evaluations) or ledger.best is None:
+            return
+        best = ledger.best["candidate"]
+        ref = self._shard(best["params"], best["ranges"], self.config.refiner.fit_samples, -100 - ledger.evaluations)
+        self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
 
     def spans(self) -> list[list[tuple[int, float, float]]]:
         """Every learner's ``(job id, start, end)`` wall-clock spans (for benchmarks)."""
