@@ -186,10 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.debug:  # Ray's notices (e.g. that token authentication is on) are shown only with --debug
-        import logging
+    import logging
 
+    if args.debug:  # Ray's notices (e.g. that token authentication is on) are shown only with --debug
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.INFO)
+    else:  # a clean console: the progress bar and the table (MLflow announces creating its tables)
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except _user_errors() as err:

@@ -66,6 +66,11 @@ class Ledger:
         self.history.append(entry)
         return entry, improved
 
+    def first_all_failed(self, first: int, new: int) -> bool:
+        """Whether the ``new`` outcomes just recorded complete the run's first ``first`` evaluations and
+        every one of them failed (true once only, so a resumed run goes on past it)."""
+        return self.evaluations - new < first <= self.evaluations and self.failed == self.evaluations
+
     def completed_keys(self) -> set[str]:
         """The keys of every recorded job (``Job.key``)."""
         return {entry["job"] for entry in self.history}

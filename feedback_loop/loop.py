@@ -23,6 +23,7 @@ from .executors.resources import check_reachable
 from .interrupts import StopRequest
 from .ledger import Ledger
 from .preflight import PreparedRun, build_policy, prepare_run
+from .progress import ProgressBar
 from .schedulers import build_scheduler
 from .tracking import MlflowLogger, make_tracker, resolve_tracking_uri
 from .types import Candidate, Fidelity, Outcome, Result
@@ -115,13 +116,9 @@ class LoopRunner:
             return json.loads((self.run_dir / SUMMARY_FILE).read_text())
         self._started = time.monotonic()
         self._unlogged: list[tuple[Result, dict]] = []  # told, not yet in MLflow
-        self.callbacks: list[Callback] = [self.mlflow]
-        if progress:
-            from .progress import ProgressBar
-
-            self.callbacks.append(ProgressBar(self.config.budget, self.ledger, self._elapsed))
-        if on_outcome is not None:
-            self.callbacks.append(UserHook(on_outcome))
+        self.callbacks: list[Callback] = [self.mlflow, *([ProgressBar(self.config.budget, self.ledger, self._elapsed)]
+                                                         if progress else []),
+                                          *([UserHook(on_outcome)] if on_outcome is not None else [])]
         try:
             with StopRequest() as stop:
                 try:
@@ -194,15 +191,11 @@ class LoopRunner:
             self._unlogged.pop(0)
 
     def _stop_if_all_failed(self, new: int) -> None:
-        """Stop when the results just told complete the run's first evaluations and all of them failed
-        (checked only as they complete, so a resumed run goes on)."""
         first = min(FIRST_FAILURES, self.executor.capacity, self.config.budget.evaluations or FIRST_FAILURES)
-        ledger = self.ledger
-        if ledger.evaluations - new < first <= ledger.evaluations and ledger.failed == ledger.evaluations:
-            error = next(iter(ledger.errors), "unknown error")
+        if self.ledger.first_all_failed(first, new):
             raise EarlyFailureError(
-                f"the first {first} evaluations all failed, so the run stopped; the first error: {error}. "
-                f"Fix the cause, then continue with 'feedback-loop resume {self.run_dir}'")
+                f"the first {first} evaluations all failed, so the run stopped; the first error: "
+                f"{next(iter(self.ledger.errors))}. Fix the cause, then continue with 'feedback-loop resume {self.run_dir}'")
 
     def _elapsed(self) -> float:
         started = getattr(self, "_started", None)
