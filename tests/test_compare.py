@@ -44,3 +44,15 @@ def test_compare_runs_every_policy_and_seed(ray_session, tracking_uri, tmp_path,
 def test_compare_rejects_unknown_policy(capsys):
     assert main(["compare", "examples/gaussian_mixture.yaml", "--policies", "uniform,bogus"]) == 2
     assert "--policies: unknown policy ['bogus']" in capsys.readouterr().err
+
+
+def test_compare_at_equal_compute_gives_uniform_dr_the_whole_budget_in_one_model(ray_session, tracking_uri, tmp_path):
+    run_dir = tmp_path / "cmp"
+    assert main(["compare", "examples/gaussian_mixture.yaml", "--policies", "uniform,random", "--seeds", "1",
+                 "--budget-train-samples", "6000", "--run-dir", str(run_dir), "--tracking-uri", tracking_uri,
+                 "--no-progress", "--set", "learner.samples=200", "--set", "learner.epochs=2",
+                 "--set", "name=test-compare-equal"]) == 0
+    rows = {r["policy"]: r for r in csv.DictReader((run_dir / "compare.csv").open())}
+    assert int(rows["uniform"]["train_samples"]) == 6000 and rows["uniform"]["evaluations"] == "0"  # no search
+    assert int(rows["random"]["train_samples"]) <= 6000 and int(rows["random"]["evaluations"]) >= 10
+    assert all(float(r["test_score"]) > 0 for r in rows.values())
