@@ -19,8 +19,7 @@ from pathlib import Path
 import ray
 
 from feedback_loop.config import load_config
-from feedback_loop.final_eval import (learner_dict, mean_std, real_test_accuracy, synthetic_test_accuracy,
-                                      synthetic_validation_accuracy)
+from feedback_loop.final_eval import learner_dict, mean_std, real_test_accuracy, synthetic_accuracy
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
@@ -35,8 +34,8 @@ def select_best(run_dir: Path, sim, learner: dict, seeds: list[int], top_k: int)
     if top_k <= 1:
         return summary["best_params"], summary.get("best_ranges"), []
     ranked = sorted((h for h in history if h["score"] is not None), key=lambda h: -h["score"])[:top_k]
-    refs = {h["id"]: [synthetic_validation_accuracy.remote(sim.id, sim.kwargs, h["params"], h["ranges"], learner,
-                                                           s + 500) for s in seeds] for h in ranked}
+    refs = {h["id"]: [synthetic_accuracy.remote(sim.id, sim.kwargs, h["params"], h["ranges"], learner, s + 500,
+                                                "validation") for s in seeds] for h in ranked}
     means = {cid: float(sum(ray.get(r)) / len(r)) for cid, r in refs.items()}
     winner = next(h for h in ranked if h["id"] == max(means, key=means.get))
     return winner["params"], winner["ranges"], [round(means[h["id"]], 4) for h in ranked]
@@ -82,7 +81,7 @@ def main() -> None:
         "nominal": (None, None),
         "loop": (best_params, best_ranges),
     }
-    refs = {name: [synthetic_test_accuracy.remote(sim.id, sim.kwargs, p, r, learner, s) for s in seeds]
+    refs = {name: [synthetic_accuracy.remote(sim.id, sim.kwargs, p, r, learner, s, "test") for s in seeds]
             for name, (p, r) in settings.items()}
     refs["oracle"] = [real_test_accuracy.remote(sim.id, sim.kwargs, learner, s) for s in seeds]
     accuracies = {name: ray.get(r) for name, r in refs.items()}

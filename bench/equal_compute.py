@@ -43,11 +43,18 @@ def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri
     return LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=sys.stderr.isatty())
 
 
-def record(result: dict, name: str, values: list[float]) -> None:
-    """``name`` (the mean), ``name_std`` and ``name_per_seed`` into ``result``."""
-    mean, std = mean_std(values)
+def record(result: dict, name: str, values: list[float | None]) -> None:
+    """``name`` (the mean), ``name_std`` and ``name_per_seed`` into ``result``; a run that delivered
+    nothing is None in ``name_per_seed`` and left out of the mean (and counted in ``name_missing``)."""
+    present = [v for v in values if v is not None]
+    result[f"{name}_missing"] = len(values) - len(present)
+    if not present:
+        result[name] = result[f"{name}_std"] = None
+        result[f"{name}_per_seed"] = values
+        return
+    mean, std = mean_std(present)
     result[name], result[f"{name}_std"] = round(mean, 4), round(std, 4)
-    result[f"{name}_per_seed"] = [round(v, 4) for v in values]
+    result[f"{name}_per_seed"] = [None if v is None else round(v, 4) for v in values]
 
 
 def main() -> None:
@@ -76,7 +83,9 @@ def main() -> None:
     result: dict = {"train_samples_budget": budget, "seeds": args.seeds, "config": args.config}
 
     # the loop and the persistent policy: full runs, each inside the budget
-    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], root / f"loop-seed{s}", args.tracking_uri)
+    # the budget is in the run directories' names: a rerun at another budget never reuses these runs
+    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], root / f"loop-{budget}-seed{s}",
+                      args.tracking_uri)
              for s in seeds]
     record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
     record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
@@ -86,7 +95,7 @@ def main() -> None:
     if args.persistent:
         persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
                                                     "search.rungs=1", "selection.candidates=0"],
-                               root / f"{args.persistent}-seed{s}", args.tracking_uri) for s in seeds]
+                               root / f"{args.persistent}-{budget}-seed{s}", args.tracking_uri) for s in seeds]
         result["persistent_policy"] = args.persistent
         record(result, "persistent_test_acc", [s["delivered_test_score"] for s in persistent])
         record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
@@ -115,9 +124,9 @@ def main() -> None:
 
     loop, uniform = result["loop_test_acc"], result["uniform_dr_test_acc"]
     strongest = max(result["oracle_test_acc"], result["svm_test_acc"])
-    result["loop_minus_uniform_dr"] = round(loop - uniform, 4)
+    result["loop_minus_uniform_dr"] = None if loop is None else round(loop - uniform, 4)
     result["gap_closed_vs_strongest_reference"] = round((loop - uniform) / (strongest - uniform), 4) \
-        if strongest > uniform else None
+        if loop is not None and strongest > uniform else None
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     result["targets"] = {"loop_minus_uniform_dr": ">= 0.02", "loop_test_acc": ">= 0.94"}
     print(json.dumps(result))

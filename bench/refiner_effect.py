@@ -29,7 +29,7 @@ from feedback_loop.final_eval import mean_std, train_and_test
 from feedback_loop.refiners import SimGANConfig, SimGANRefiner
 from feedback_loop.refiners.grid import refinement_grid
 
-DATA_SEED_OFFSET = 7_000_000  # as final_eval.synthetic_test_accuracy: fresh data, not the loop's
+DATA_SEED_OFFSET = 7_000_000  # as final_eval.synthetic_accuracy: fresh data, not the loop's
 
 
 @ray.remote(num_cpus=1)

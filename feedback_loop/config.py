@@ -240,6 +240,8 @@ class Config:
                                  ("final.samples", self.final.samples, 1), ("final.epochs", self.final.epochs, 1)]:
             if value is not None and value < low:
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: >= {low}")
+        if self.selection.seeds > 100:
+            raise ConfigError(f"selection.seeds: value {self.selection.seeds} is out of range; allowed: 1 to 100")
         if self.budget.evaluations is not None and self.budget.evaluations < 1:
             raise ConfigError(f"budget.evaluations: value {self.budget.evaluations!r} is impossible; allowed: >= 1")
         if self.budget.seconds is not None and not self.budget.seconds > 0:

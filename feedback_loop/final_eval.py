@@ -39,17 +39,11 @@ def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, rang
 
 
 @ray.remote(num_cpus=1)
-def synthetic_test_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
-                            learner: dict[str, Any], seed: int) -> float:
-    """Generate ``learner.samples`` samples at ``params``/``ranges`` (data seed from ``seed``), train, test."""
-    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, "test")
-
-
-@ray.remote(num_cpus=1)
-def synthetic_validation_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
-                                  learner: dict[str, Any], seed: int) -> float:
-    """As ``synthetic_test_accuracy`` but scored on the real *validation* half (for model selection)."""
-    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, "validation")
+def synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
+                       learner: dict[str, Any], seed: int, split: str) -> float:
+    """One model on ``learner.samples`` fresh samples (data seed from ``seed``) for ``learner.epochs``,
+    scored on the real ``split`` (``"validation"`` or ``"test"``)."""
+    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, split)
 
 
 @ray.remote(num_cpus=1)
@@ -68,14 +62,6 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def learner_dict(learner: LearnerConfig) -> dict[str, Any]:
     return asdict(learner)
-
-
-@ray.remote(num_cpus=1)
-def synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
-                       learner: dict[str, Any], seed: int, split: str) -> float:
-    """One model on ``learner.samples`` fresh samples (data seed from ``seed``) for ``learner.epochs``,
-    scored on the real ``split`` (``"validation"`` or ``"test"``)."""
-    return _synthetic_accuracy(sim_id, sim_kwargs, params, ranges, learner, seed, split)
 
 
 @ray.remote(num_cpus=1)

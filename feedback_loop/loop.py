@@ -24,9 +24,9 @@ from .interrupts import StopRequest
 from .ledger import Ledger
 from .preflight import PreparedRun, build_policy, prepare_run
 from .progress import ProgressBar
-from .schedulers import build_scheduler
+from .schedulers import build_scheduler, fidelities
 from .tracking import MlflowLogger, make_tracker, resolve_tracking_uri
-from .types import Candidate, Fidelity, Outcome, Result
+from .types import Candidate, Outcome, Result
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = report.SUMMARY_FILE
@@ -173,6 +173,8 @@ class LoopRunner:
         """Tell the scheduler (and so the policy), record in the ledger; keep a learner's state with it."""
         self.scheduler.tell(result)
         job = result.job
+        if not result.outcome.ok and result.outcome.samples:  # it reached the learner: charge what it may have used
+            result.outcome.train_samples = job.fidelity.train_samples
         entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
             "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs]})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
@@ -214,9 +216,9 @@ class LoopRunner:
         self.ledger.elapsed_seconds = self._elapsed()
         self._started = None
         summary = report.summarize(self.config, self.ledger, self.scheduler)
-        if self.final_scores:  # the oracle retrained as per-candidate evaluations; a persistent model tested
-            full = Fidelity(self.config.learner.samples, self.config.learner.epochs)
-            summary.update(report.final_scores(self.executor, self.env, full, self.checkpointer, self.persistent))
+        if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
+            summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
+                                               self.persistent))
         if self.persistent:  # a persistent policy delivers the model it trained, at its best validation score
             summary.update(report.deliver_persistent(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      summary.get("test_score")))

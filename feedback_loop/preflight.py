@@ -150,16 +150,18 @@ def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], n
 def _check_search(config: Config) -> None:
     """Successive halving needs per-candidate evaluations; the budget must leave room for the search."""
     from .policies import POLICIES
-    from .schedulers import reserve
+    from .schedulers import fidelities, reserve, rung_fidelities
 
     persistent = POLICIES[config.policy.name].learner_mode == "persistent"
     if persistent and config.search.rungs > 1:
         raise ConfigError(f"search.rungs: value {config.search.rungs} needs a per-candidate policy; policy "
                           f"{config.policy.name!r} trains one persistent model (allowed: 1)")
     budget, kept = config.budget.train_samples, reserve(config)
-    if budget is not None and not persistent and config.policy.name != "uniform" and kept >= budget:
-        raise ConfigError(f"budget.train_samples: value {budget} leaves nothing for the search: re-scoring and "
-                          f"the final model take {kept}; allowed: > {kept} (or lower selection.* / final.*)")
+    cheapest = rung_fidelities(fidelities(config)[0], config.search.rungs, config.search.eta)[0].train_samples
+    if budget is not None and not persistent and config.policy.name != "uniform" and kept + cheapest > budget:
+        raise ConfigError(f"budget.train_samples: value {budget} leaves no room for the search: re-scoring and the "
+                          f"final model take {kept}, one evaluation {cheapest}; allowed: >= {kept + cheapest} "
+                          "(or lower selection.* / final.*)")
 
 
 def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:

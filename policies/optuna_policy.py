@@ -121,14 +121,22 @@ class OptunaPolicy(Policy):
         if not outcome.ok:
             self.tell(candidate, outcome)
             return False
-        # The public Trial handle of a running trial (FrozenTrial keeps the storage id it needs).
-        trial = optuna.trial.Trial(self.study, self.study.trials[number]._trial_id)
-        trial.report(float(outcome.score), step)
-        if trial.should_prune():
+        frozen = self.study.trials[number]
+        if frozen.state.is_finished():  # pruned just before an interruption: it stays stopped
+            self._trial_of.pop(candidate.id, None)
+            return False
+        decided = frozen.user_attrs.get(f"go_on_{step}")
+        if decided is None:
+            # The public Trial handle of a running trial (FrozenTrial keeps the storage id it needs).
+            trial = optuna.trial.Trial(self.study, frozen._trial_id)
+            trial.report(float(outcome.score), step)
+            decided = not trial.should_prune()
+            # the pruner's answer is kept with the trial: a job redone after a resume gets the same one
+            trial.set_user_attr(f"go_on_{step}", decided)
+        if not decided:
             self._trial_of.pop(candidate.id, None)
             self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
-            return False
-        return True
+        return bool(decided)
 
     def state_dict(self) -> dict[str, Any]:
         return {"next_id": self._next_id, "trial_of": {str(k): v for k, v in self._trial_of.items()}}

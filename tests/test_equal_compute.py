@@ -164,3 +164,24 @@ def test_uniform_dr_spends_the_whole_budget_on_one_model(tmp_path):
     assert [h["stage"] for h in history] == ["final"]
     assert history[0]["fidelity"] == [12_000 // 3, 3] and summary["train_samples"] == 12_000
     assert summary["selected_ranges"] is not None  # every sample drawn over the whole space
+
+
+def test_a_candidate_pruned_just_before_a_stop_stays_pruned_after_resume(tmp_path, gm_env):
+    """The pruner's answer is in the study's journal as soon as it is given; a job redone after a
+    resume must get the same answer (a promoted pruned trial would crash every later resume)."""
+    from feedback_loop.policies import OptunaPolicy
+
+    def make():
+        return OptunaPolicy(param_space=gm_env.param_space, nominal_params=gm_env.nominal_params, seed=0,
+                            storage_path=str(tmp_path / "optuna.journal"), reduction_factor=3, max_resource=9)
+
+    policy = make()
+    candidates = policy.ask(6)
+    went_on = [policy.report(c, 1, Outcome(0.9)) for c in candidates[:5]]
+    state = policy.state_dict()  # the last checkpoint before the stop
+    assert policy.report(candidates[5], 1, Outcome(0.1)) is False  # pruned, then the driver is killed
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert resumed.report(candidates[5], 1, Outcome(0.1)) is False  # redone: still pruned, no error
+    assert [resumed.report(c, 1, Outcome(0.9)) for c in candidates[:5]] == went_on  # the same answers
+    assert resumed.study.trials[candidates[5].info["trial_number"]].state.name == "PRUNED"

@@ -44,7 +44,6 @@ class HalvingScheduler(Scheduler):
         self.candidates: dict[int, Candidate] = {}
         self.promoted: set[tuple[int, int]] = set()  # (candidate id, rung) already submitted above rung 0
         self.ready: list[int] = []  # candidates their policy said go on
-        self.stopped: set[int] = set()
 
     @property
     def top(self) -> int:
@@ -105,26 +104,15 @@ class HalvingScheduler(Scheduler):
             return
         if rung == self.top or not outcome.ok:
             self.policy.tell(job.candidate, outcome)  # complete at full fidelity, or failed
-            self.stopped.add(cid)
         elif self.policy.report(job.candidate, self.step_of(rung), outcome):
-            self.ready.append(cid)
-        else:
-            self.stopped.add(cid)  # pruned (the policy has recorded it so)
-
-    def ranking(self) -> list[tuple[int, float]]:
-        """Candidates by the highest rung they reached, then by score there: ``(id, score)``, best first."""
-        reached = [(max(r for r, s in by_rung.items() if s is not None), cid) for cid, by_rung in self.scores.items()
-                   if any(s is not None for s in by_rung.values())]
-        return [(cid, self.scores[cid][rung]) for rung, cid in
-                sorted(reached, key=lambda rc: (rc[0], self.scores[rc[1]][rc[0]]), reverse=True)]
+            self.ready.append(cid)  # (else pruned: the policy has recorded it so)
 
     # -- persistence ------------------------------------------------------------------------------
     def state_dict(self, in_flight: list[Job]) -> dict[str, Any]:
         return {**super().state_dict(in_flight),
                 "scores": {str(c): {str(r): s for r, s in by.items()} for c, by in self.scores.items()},
                 "candidates": {str(c): cand.to_dict() for c, cand in self.candidates.items()},
-                "promoted": sorted([list(p) for p in self.promoted]), "ready": list(self.ready),
-                "stopped": sorted(self.stopped)}
+                "promoted": sorted([list(p) for p in self.promoted]), "ready": list(self.ready)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -132,4 +120,3 @@ class HalvingScheduler(Scheduler):
         self.candidates = {int(c): Candidate.from_dict(d) for c, d in state["candidates"].items()}
         self.promoted = {tuple(p) for p in state["promoted"]}
         self.ready = list(state["ready"])
-        self.stopped = set(state["stopped"])

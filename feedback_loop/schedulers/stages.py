@@ -19,8 +19,12 @@ from typing import Any, Callable
 from ..types import Candidate, Fidelity, Job, Outcome, Result
 from .base import Scheduler
 
-SELECTION_SEED_BASE = -1_000_000  # data seeds of re-scoring jobs (negative: never a candidate id)
-FINAL_SEED_ID = -2_000_000  # data seed of the delivered model
+FINAL_SEED_ID = -2_000_000  # data seed of the delivered model (negative: never a candidate id)
+
+
+def selection_seed_id(candidate_id: int, k: int) -> int:
+    """Data seed of the ``k``-th re-scoring of a candidate: below the final model's, never shared."""
+    return FINAL_SEED_ID - 1 - 1000 * candidate_id - k  # k < 1000 (selection.seeds is at most 100)
 
 
 class StagedScheduler(Scheduler):
@@ -68,7 +72,7 @@ class StagedScheduler(Scheduler):
         for candidate in shortlist:
             self.rescored[candidate.id] = []
             for k in range(self.seeds):
-                self.queue.append(Job(candidate, self.top, seed_id=SELECTION_SEED_BASE - 100 * candidate.id - k,
+                self.queue.append(Job(candidate, self.top, seed_id=selection_seed_id(candidate.id, k),
                                       model_seed=self.learner_seed + 1 + k, stage="selection"))
 
     def _winner(self) -> Candidate | None:
@@ -77,18 +81,16 @@ class StagedScheduler(Scheduler):
         ranked = self.ranking()
         if not self.rescored:
             return ranked[0] if ranked else None
-
-        def mean(cid: int) -> float:
-            scores = self.rescored[cid]
-            return sum(s or 0.0 for s in scores) / max(1, len(scores))
-
-        best = max(self.rescored, key=mean)
+        best = max(self.rescored, key=self._mean)
         return next(c for c in ranked if c.id == best)
+
+    def _mean(self, candidate_id: int) -> float:
+        scores = self.rescored[candidate_id]
+        return sum(s or 0.0 for s in scores) / max(1, len(scores))
 
     def selection_report(self) -> list[dict[str, Any]]:
         """Each re-scored candidate's fresh validation scores and their mean (for the summary)."""
-        return [{"candidate_id": cid, "scores": scores,
-                 "mean": sum(s or 0.0 for s in scores) / max(1, len(scores))} for cid, scores in self.rescored.items()]
+        return [{"candidate_id": cid, "scores": scores, "mean": self._mean(cid)} for cid, scores in self.rescored.items()]
 
     def tell(self, result: Result) -> None:
         stage = result.job.stage
