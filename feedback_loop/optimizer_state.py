@@ -25,7 +25,7 @@ def load_optimizer_state_arrays(optimizer: torch.optim.Optimizer, arrays: Mappin
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in arrays.items():
         index, name = key.split("/", 1)
-        state.setdefault(int(index), {})[name] = torch.as_tensor(np.asarray(value))
+        state.setdefault(int(index), {})[name] = torch.as_tensor(np.array(value))  # a copy: arrays from Ray are read-only
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
