@@ -23,7 +23,7 @@ from feedback_loop.final_eval import learner_dict, mean_std, real_test_accuracy,
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
-from feedback_loop.policies import ParamCodec
+from feedback_loop.policies import UniformDR
 from feedback_loop.simulators import make_simulator
 
 
@@ -71,13 +71,14 @@ def main() -> None:
     sim = config.simulator
     env = make_simulator(sim.id, sim.kwargs)
     learner = learner_dict(config.learner)
-    full_ranges = ParamCodec(env.param_space).full_ranges()
+    uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
+                        range_params=getattr(env, "ranges", {})).ask(1)[0]
     seeds = [1000 + k for k in range(args.seeds)]
     best_params, best_ranges, rescored = select_best(run_dir, sim, learner, seeds, args.top_k)
     # Same keys as summary.json, so bench/refiner_effect.py --best-params can read it.
     (run_dir / "selected_params.json").write_text(json.dumps({"best_params": best_params, "best_ranges": best_ranges}, indent=1))
     settings = {
-        "uniform_dr": (None, full_ranges),
+        "uniform_dr": (uniform.params, uniform.ranges),
         "nominal": (None, None),
         "loop": (best_params, best_ranges),
     }

@@ -29,7 +29,7 @@ from feedback_loop.config import load_config
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
-from feedback_loop.policies import ParamCodec
+from feedback_loop.policies import UniformDR
 from feedback_loop.simulators import make_simulator
 
 
@@ -101,8 +101,9 @@ def main() -> None:
         record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
 
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
-    full_ranges = ParamCodec(env.param_space).full_ranges()
-    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, None, full_ranges,
+    uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
+                        range_params=getattr(env, "ranges", {})).ask(1)[0]
+    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
                                                {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
                   for e in map(int, args.uniform_epochs.split(","))}
     split_scores = {e: ray.get(r) for e, r in split_refs.items()}
@@ -110,7 +111,8 @@ def main() -> None:
     result["uniform_dr_split"] = {"epochs": epochs, "samples": budget // epochs,
                                   "validation_by_epochs": {str(e): round(v, 4) for e, v in split_scores.items()}}
     chosen = {**learner, "samples": budget // epochs, "epochs": epochs}
-    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, full_ranges, chosen, 100 + s, "test")
+    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges, chosen,
+                                                     100 + s, "test")
                            for s in seeds],
             "nominal": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")
                         for s in seeds]}

@@ -19,6 +19,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .ranges import RangeParam
+
 # A parameter value is a scalar, or (inside ``sample_batch``) an array with one value per sample.
 ParamValue = Any
 Params = dict[str, ParamValue]
@@ -142,6 +144,10 @@ class Simulator(gym.Env):
     param_space: spaces.Dict
     nominal_params: Params
     num_classes: int
+    ranges: dict[str, RangeParam] = {}
+    """Randomized factors: factor name -> ``RangeParam`` (its position/width parameters, in [0, 1], and
+    physical bounds). Declaring them lets ``UniformDR`` draw each factor uniformly over its bounds and
+    lets reports show ordered intervals."""
     action_space = spaces.Discrete(1)
 
     _params: Params | None = None

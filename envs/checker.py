@@ -38,6 +38,14 @@ def check_simulator(env: gym.Env, n: int = 8, seed: int = 0) -> None:
             raise SimulatorContractError(
                 f"{name}.param_space[{key!r}] has unbounded limits; give physically meaningful bounds"
             )
+    for factor, spec in (getattr(env, "ranges", None) or {}).items():
+        for param in (spec.position, spec.width):
+            sub = space.spaces.get(param)
+            if not (isinstance(sub, spaces.Box) and float(sub.low) == 0.0 and float(sub.high) == 1.0):
+                raise SimulatorContractError(
+                    f"{name}.ranges[{factor!r}] names {param!r}, which must be a Box parameter in [0, 1] of param_space")
+        if not spec.low < spec.high:
+            raise SimulatorContractError(f"{name}.ranges[{factor!r}] has bounds [{spec.low}, {spec.high}]; need low < high")
     nominal = getattr(env, "nominal_params", None)
     if not isinstance(nominal, dict) or set(nominal) != set(space.spaces):
         missing = sorted(set(space.spaces) - set(nominal or {}))

@@ -51,6 +51,12 @@ def _print_table(summary: dict[str, Any]) -> None:
         if value not in (None, "-"):
             print(f"  {name.ljust(width)}  {value}")
     chosen = summary.get("selected_params") or summary.get("best_params")
+    shown = summary.get("selected_intervals") or summary.get("best_intervals")
+    if shown:  # randomized factors as ordered intervals, not as their encoding
+        print("  randomized factors (each sample draws uniformly from):")
+        for factor, (a, b) in shown.items():
+            print(f"    {factor} in [{a:.4g}, {b:.4g}]")
+        chosen = {k: v for k, v in chosen.items() if not k.endswith(("_position", "_width"))}
     if chosen:
         params = list(chosen.items())
         print("  parameters of the delivered model:" if summary.get("selected_params") else "  best parameters:")

@@ -216,6 +216,7 @@ class LoopRunner:
         self.ledger.elapsed_seconds = self._elapsed()
         self._started = None
         summary = report.summarize(self.config, self.ledger, self.scheduler)
+        report.add_intervals(summary, self.env)
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
                                                self.persistent))

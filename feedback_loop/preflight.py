@@ -28,7 +28,8 @@ from .simulators import checked_simulator, load_real_data
 
 # Constructor arguments the loop passes itself; a user option may not set them.
 _FROM_LOOP = {"param_space", "nominal_params", "seed"}
-_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource"}}
+_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"},
+                        "uniform": {"range_params"}}
 # Refiners whose options form a dataclass (checked field by field, then built once for range checks).
 _REFINER_CONFIGS: dict[str, type] = {"simgan": SimGANConfig}
 
@@ -170,8 +171,17 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
     from .policies import make_policy
 
     config, options = prepared.config, dict(prepared.policy_options)
+    if config.policy.name == "uniform":  # each declared factor uniform over its physical bounds
+        options["range_params"] = getattr(prepared.env, "ranges", {})
     if config.policy.name == "optuna":
-        search = config.search
+        from .envs import widest_params
+
+        env, search = prepared.env, config.search
+        ranges = getattr(env, "ranges", {})
+        # the search starts where a user would: at nominal and, for a simulator that declares its
+        # randomized factors, at uniform DR (the widest member of the family)
+        options["enqueue"] = [env.nominal_params] + ([widest_params(env.param_space, env.nominal_params, ranges)]
+                                                     if ranges else [])
         options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
                        reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,

@@ -93,6 +93,17 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
     }
 
 
+def add_intervals(summary: dict[str, Any], env: gym.Env) -> None:
+    """Ordered intervals ``[a, b]`` of the simulator's randomized factors at the best and the selected
+    parameters (``best_intervals``, ``selected_intervals``), as reports show them."""
+    from .envs import intervals
+
+    ranges = getattr(env, "ranges", {})
+    for key in ("best", "selected"):
+        params = summary.get(f"{key}_params")
+        summary[f"{key}_intervals"] = intervals(ranges, params) if ranges and params else None
+
+
 def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: Job) -> None:
     """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``)."""
     learner = prepared.config.learner

@@ -123,7 +123,8 @@ class Tracker:
         run_id = self.parent_run_id
         metrics = {k: summary[k] for k in FINAL_METRICS if isinstance(summary.get(k), (int, float))}
         now = int(time.time() * 1000)
-        tags = [RunTag("best_params", json.dumps(summary.get("best_params")))]
+        tags = [RunTag(k, json.dumps(summary.get(k))[:5000]) for k in
+                ("best_params", "selected_params", "best_intervals", "selected_intervals") if summary.get(k)]
         self.client.log_batch(run_id, metrics=[Metric(f"final_{k}", float(v), now, 0) for k, v in metrics.items()], tags=tags)
         self.client.log_dict(run_id, summary, "summary.json")
         self.client.set_terminated(run_id, status=status)

@@ -73,6 +73,7 @@ class OptunaPolicy(Policy):
         pruner: str = "successive_halving",
         reduction_factor: int = 3,
         max_resource: int = 9,
+        enqueue: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
         if sampler not in SAMPLERS:
@@ -86,6 +87,9 @@ class OptunaPolicy(Policy):
             sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource),
         )
         self.supports_pruning = pruner != "none"
+        if not self.study.trials:  # a new study starts at these points (e.g. nominal, uniform DR)
+            for params in enqueue or []:
+                self.study.enqueue_trial({k: v for k, v in params.items() if k in self._distributions})
         self._trial_of: dict[int, int] = {}  # candidate id -> trial number
         self._orphans: list[int] = []  # trials asked but unknown to the restored state
 

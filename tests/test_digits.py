@@ -128,7 +128,9 @@ def test_param_space_contract(env):
         assert isinstance(sp, gym.spaces.Box) and sp.shape == () and sp.dtype == np.float32, name
         assert sp.contains(np.array(env.nominal_params[name], dtype=np.float32)), name
     for factor in FACTORS:
-        assert f"{factor}_low" in space.spaces and f"{factor}_high" in space.spaces
+        spec = env.ranges[factor]
+        assert {spec.position, spec.width} <= set(space.spaces)
+        assert float(space[spec.width].low) == 0.0 and float(space[spec.width].high) == 1.0
     env.check_params(env.nominal_params)
 
 
@@ -138,19 +140,53 @@ def test_per_sample_parameter_arrays(env):
     x, y = env.sample_batch(params, n, seed=1)
     _assert_optdigits(x, n)
     # mixed: one array, the rest scalars
-    x2, _ = env.sample_batch({"stroke_width_low": np.linspace(1, 10, n), "stroke_width_high": 10.0}, n, seed=1)
+    x2, _ = env.sample_batch({"stroke_width_position": np.linspace(0, 1, n), "stroke_width_width": 0.0}, n, seed=1)
     _assert_optdigits(x2, n)
     # thicker strokes => more ink, per sample
-    thin, _ = env.sample_batch({"stroke_width_low": 1.5, "stroke_width_high": 1.5}, 100, seed=2)
-    thick, _ = env.sample_batch({"stroke_width_low": 8.0, "stroke_width_high": 8.0}, 100, seed=2)
+    thin, _ = env.sample_batch(pinned(env, "stroke_width", 1.5), 100, seed=2)
+    thick, _ = env.sample_batch(pinned(env, "stroke_width", 8.0), 100, seed=2)
     assert (thick.sum((1, 2, 3)) > thin.sum((1, 2, 3))).all()
 
 
-def test_low_above_high_is_swapped(env):
-    a, _ = env.sample_batch({"slant_low": 30.0, "slant_high": -10.0}, 64, seed=5)
-    b, _ = env.sample_batch({"slant_low": -10.0, "slant_high": 30.0}, 64, seed=5)
-    _assert_optdigits(a, 64)
-    assert a.shape == b.shape  # same distribution; not necessarily the same draws
+def pinned(env, factor: str, value: float) -> dict[str, float]:
+    """Parameters that pin ``factor`` at ``value`` (an interval of width 0)."""
+    spec = env.ranges[factor]
+    position, width = spec.encode(value, value)
+    return {spec.position: position, spec.width: width}
+
+
+def test_every_range_encoding_decodes_to_an_ordered_interval_and_distinct_encodings_differ(env):
+    rng = np.random.default_rng(0)
+    for factor, spec in env.ranges.items():
+        position, width = rng.uniform(size=2000), rng.uniform(size=2000)
+        a, b = spec.interval(position, width)
+        assert (spec.low - 1e-9 <= a).all() and (a <= b).all() and (b <= spec.high + 1e-9).all(), factor
+        # one to one: an interval encodes back to the encoding it came from (width < 1, a.s. here)
+        back = np.array([spec.encode(float(lo), float(hi)) for lo, hi in zip(a, b)])
+        np.testing.assert_allclose(back[:, 0], position, atol=1e-6)
+        np.testing.assert_allclose(back[:, 1], width, atol=1e-9)
+        # distinct encodings -> distinct intervals (no mirror images)
+        pairs = np.round(np.stack([a, b], 1), 9)
+        assert len(np.unique(pairs, axis=0)) == len(pairs), factor
+
+
+def test_uniform_dr_draws_each_factor_uniformly_over_its_physical_bounds(env):
+    from scipy import stats
+
+    from feedback_loop.envs.generation import draw_per_sample_params
+    from feedback_loop.policies import UniformDR
+
+    (candidate,) = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
+                             range_params=env.ranges).ask(1)
+    n = 20_000
+    params = draw_per_sample_params(env.param_space, env.check_params(candidate.params), candidate.ranges, n,
+                                    np.random.default_rng(1))
+    values = env.factor_values(params, n, seed=2)
+    for factor, spec in env.ranges.items():
+        unit = (values[factor] - spec.low) / (spec.high - spec.low)
+        counts, _ = np.histogram(unit, bins=10, range=(0, 1))
+        assert stats.chisquare(counts).pvalue > 1e-3, (factor, counts)  # flat, not triangular
+        assert stats.kstest(unit, "uniform").pvalue > 1e-3, factor
 
 
 def test_extreme_corners_render(env):
@@ -164,12 +200,12 @@ def test_extreme_corners_render(env):
 @pytest.mark.parametrize(
     "params, name",
     [
-        ({"slant_low": 80.0}, "slant_low"),
-        ({"stroke_width_high": 0.0}, "stroke_width_high"),
+        ({"slant_position": 1.5}, "slant_position"),
+        ({"stroke_width_width": -0.1}, "stroke_width_width"),
         ({"w1_flag": -0.5}, "w1_flag"),
         ({"elastic_wavelength": float("nan")}, "elastic_wavelength"),
         ({"not_a_param": 1.0}, "not_a_param"),
-        ({"rotation_low": np.zeros(3)}, "rotation_low"),  # wrong per-sample length
+        ({"rotation_width": np.zeros(3)}, "rotation_width"),  # wrong per-sample length
     ],
 )
 def test_bad_params_raise_naming_the_parameter(env, params, name):

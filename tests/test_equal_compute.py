@@ -185,3 +185,15 @@ def test_a_candidate_pruned_just_before_a_stop_stays_pruned_after_resume(tmp_pat
     assert resumed.report(candidates[5], 1, Outcome(0.1)) is False  # redone: still pruned, no error
     assert [resumed.report(c, 1, Outcome(0.9)) for c in candidates[:5]] == went_on  # the same answers
     assert resumed.study.trials[candidates[5].info["trial_number"]].state.name == "PRUNED"
+
+
+def test_the_search_starts_at_nominal_and_at_uniform_dr(tmp_path):
+    """TPE's first candidates are the simulator's nominal parameters and the widest member of its
+    family (every declared factor over its whole bounds): the search starts from the baselines."""
+    from feedback_loop.preflight import build_policy, prepare_run
+
+    prepared = prepare_run(load_config("examples/digits.yaml", ["tracking.tracking_uri=none"]))
+    nominal, widest = build_policy(prepared, tmp_path).ask(2)
+    env = prepared.env
+    assert nominal.params == pytest.approx(env.nominal_params)
+    assert all(widest.params[spec.width] == 1.0 for spec in env.ranges.values())

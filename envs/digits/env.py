@@ -2,11 +2,11 @@
 
 Each digit has several hand-drawn stroke skeletons (structural variants, see ``glyphs.py``); the
 generation parameters set the *distributions* the simulator samples from: the mixture weights of
-the variants of every digit, and a ``[low, high]`` range for every geometric factor (slant,
-rotation, aspect ratio, stroke width, control-point jitter, elastic deformation, waist height),
-from which each sample draws uniformly (a sample with ``low > high`` uses ``[high, low]``).
-Uniform domain randomization over the whole space is therefore a member of this family: set every
-range to the factor's full physical bounds.
+the variants of every digit, and an interval for every geometric factor (slant, rotation, aspect
+ratio, stroke width, control-point jitter, elastic deformation, waist height), from which each
+sample draws uniformly. An interval is encoded one to one by ``{factor}_width`` (the fraction of the
+physical bounds it covers) and ``{factor}_position`` (where it sits; see ``envs/ranges.py``), so it
+is always ordered. Uniform domain randomization is a member of this family: every width at 1.
 
 Output: the optdigits format exactly, (1, 8, 8) float32 integer counts 0..16 of on-pixels in 4x4
 blocks of a 32x32 binary bitmap into which the digit's ink box is fitted. ``output="gray28"``
@@ -22,6 +22,7 @@ import torch
 from gymnasium import spaces
 
 from ..base import RealData, Simulator
+from ..ranges import RangeParam
 from .glyphs import VARIANTS
 from .real import SPLIT_SEED, load_real_digits
 from .render import RADIUS_GROUPS, Renderer, to_tensor
@@ -74,14 +75,19 @@ def _box(low: float, high: float) -> spaces.Box:
     return spaces.Box(low=np.float32(low), high=np.float32(high), shape=(), dtype=np.float32)
 
 
+RANGES: dict[str, RangeParam] = {
+    name: RangeParam(f"{name}_position", f"{name}_width", lo, hi) for name, (_, lo, hi, _, _, _) in FACTORS.items()
+}
+
+
 def build_param_space() -> tuple[spaces.Dict, dict[str, float]]:
     entries: dict[str, spaces.Space] = {}
     nominal: dict[str, float] = {}
-    for name, (_, lo, hi, nlo, nhi, _) in FACTORS.items():
-        entries[f"{name}_low"] = _box(lo, hi)
-        entries[f"{name}_high"] = _box(lo, hi)
-        nominal[f"{name}_low"] = nlo
-        nominal[f"{name}_high"] = nhi
+    for name, (_, _, _, nlo, nhi, _) in FACTORS.items():
+        spec = RANGES[name]
+        entries[spec.position] = _box(0.0, 1.0)
+        entries[spec.width] = _box(0.0, 1.0)
+        nominal[spec.position], nominal[spec.width] = spec.encode(nlo, nhi)
     for name, (_, lo, hi, nom, _) in SCALARS.items():
         entries[name] = _box(lo, hi)
         nominal[name] = nom
@@ -106,6 +112,7 @@ class DigitsEnv(Simulator):
 
     metadata = {"render_modes": []}
     num_classes = 10
+    ranges = RANGES
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()
@@ -134,6 +141,11 @@ class DigitsEnv(Simulator):
         return load_real_digits(self.split_seed)
 
     # -- extras ---------------------------------------------------------------------------------------
+    def factor_values(self, params: Mapping | None, n: int, seed: int) -> dict[str, np.ndarray]:
+        """The per-sample values of every geometric factor that ``sample_batch(params, n, seed)`` draws."""
+        _, _, _, factors = self._sample(params, n, seed, factors=True)
+        return factors
+
     def sample_with_variants(self, params: Mapping | None, n: int, seed: int):
         """Like ``sample_batch`` but also returns the (n,) variant index of every sample."""
         return self._sample(params, n, seed)
@@ -158,7 +170,7 @@ class DigitsEnv(Simulator):
         return x, y
 
     # -- internals ------------------------------------------------------------------------------------
-    def _sample(self, params, n: int, seed: int, labels=None, forced=None, bitmaps: bool = False):
+    def _sample(self, params, n: int, seed: int, labels=None, forced=None, bitmaps: bool = False, factors: bool = False):
         n = int(n)
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -176,11 +188,14 @@ class DigitsEnv(Simulator):
         u = torch.rand(n, len(FACTORS), generator=gen, device=dev)
         f: dict[str, torch.Tensor] = {}
         for j, name in enumerate(FACTORS):
-            lo = to_tensor(p[f"{name}_low"], n, dev)
-            hi = to_tensor(p[f"{name}_high"], n, dev)
-            f[name] = lo + (hi - lo) * u[:, j]  # uniform on [min, max] whichever order lo, hi are in
+            spec = RANGES[name]
+            lo, hi = spec.interval(p[spec.position], p[spec.width])
+            lo, hi = to_tensor(lo, n, dev), to_tensor(hi, n, dev)
+            f[name] = lo + (hi - lo) * u[:, j]  # uniform on the ordered interval [lo, hi]
         for name in SCALARS:
             f[name] = to_tensor(p[name], n, dev)
+        if factors:  # before rendering: the renderer may change them in place
+            drawn = {name: f[name].cpu().numpy().copy() for name in FACTORS}
         vmax = max(len(v) for v in VARIANTS.values())
         weights = torch.zeros(n, 10, vmax, device=dev)
         for d in range(10):
@@ -188,6 +203,8 @@ class DigitsEnv(Simulator):
                 weights[:, d, k] = to_tensor(p[variant_param(d, v)], n, dev)
         out, variant = self._renderer.render(labels, weights, f, gen, forced_variant=forced,
                                              bitmaps=bitmaps or self.output == "gray28")
+        if factors:
+            return None, labels.cpu().numpy(), variant.cpu().numpy(), drawn
         if bitmaps:
             return out.cpu().numpy(), labels.cpu().numpy(), variant.cpu().numpy()
         if self.output == "gray28":
@@ -212,5 +229,5 @@ def uniform_params(param_space: spaces.Dict, n: int, rng: np.random.Generator) -
     }
 
 
-__all__ = ["DigitsEnv", "FACTORS", "SCALARS", "NOMINAL_VARIANT_WEIGHTS", "variant_param", "uniform_params",
+__all__ = ["DigitsEnv", "FACTORS", "RANGES", "SCALARS", "NOMINAL_VARIANT_WEIGHTS", "variant_param", "uniform_params",
            "RADIUS_GROUPS"]
