@@ -68,6 +68,10 @@ def _print_table(summary: dict[str, Any]) -> None:
         print("  errors of failed evaluations:")
         for item in summary["errors"]:
             print(f"    {item['count']} × {item['error'][:300]}")
+    if summary.get("references"):  # quoted from elsewhere (e.g. BENCHMARKS.md), not measured in this run
+        print("  for comparison, quoted (not measured in this run):")
+        for name, figure in summary["references"].items():
+            print(f"    {name}: {figure}")
     uri = summary.get("mlflow_tracking_uri", "")
     print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
 

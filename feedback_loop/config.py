@@ -193,6 +193,8 @@ class Config:
     """Optional refiner (SimGAN) that makes synthetic samples look real before learners see them."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """MLflow tracking."""
+    references: dict[str, str] = field(default_factory=dict)
+    """Figures measured elsewhere, printed beside the delivered model's (quoted, with where they come from)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -90,6 +90,7 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
         "delivered_test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
         "test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
         "model_file": MODEL_FILE if outcome is not None else None,
+        "references": dict(config.references),
     }
 
 
