@@ -29,6 +29,11 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "refiner_effect.py": (["--seeds", "1", "--samples", "200", "--epochs", "1", "--refiner-steps", "2", "--workers", "1",
                            "--grid", "", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
                                                              '"channels": 8, "blocks": 1}'], "seeds"),
+    "equal_compute.py": (["--train-samples", "3000", "--seeds", "1", "--persistent", "adr", "--uniform-epochs", "1,2",
+                          "--oracle-epochs", "1", "--run-dir", "{tmp}/run", "--set", "learner.samples=200",
+                          "--set", "learner.epochs=1", "--set", "learner.persistent_samples=500",
+                          "--set", "selection.candidates=1", "--set", "final.samples=300", "--set", "final.epochs=1",
+                          "--set", "search.rungs=1"], "loop_minus_uniform_dr"),
     "digits_efficacy.py": (["--budget", "2", "--seeds", "1", "--top-k", "1", "--run-dir", "{tmp}/run",
                             "--set", "learner.samples=200", "--set", "learner.epochs=1"], "loop_test_acc"),
 }
