@@ -109,9 +109,12 @@ def test_resuming_a_finished_run_returns_its_summary(ray_session, tracking_uri, 
 
 
 def test_failing_simulator_fails_the_evaluation_not_the_run(ray_session, tracking_uri, tmp_path):
-    config = tiny_config(3, "simulator.id=tests.plugins:ExplodingGaussianMixture", name="test-failing")
+    # random seed 2 asks candidates 0 and 1 fine, then 2, 4 and 5 explode; one at a time, so the run's
+    # first evaluation succeeds and the early stop on all-failed first evaluations does not apply
+    config = tiny_config(6, "simulator.id=tests.plugins:ExplodingGaussianMixture", "policy.name=random",
+                         "policy.seed=2", "resources.learners=1", "resources.prefetch=0", name="test-failing")
     summary = LoopRunner(config, tmp_path / "run", tracking_uri=tracking_uri).run(progress=False)
-    assert summary["evaluations"] == 3
+    assert summary["evaluations"] == 6 and summary["failed_evaluations"] == 3
     children = children_of(tracking_uri, summary["mlflow_run_id"])
     failed = [c for c in children if c.data.tags["status"] == "failed"]
     assert failed and all("exploded" in c.data.tags["error"] for c in failed)
