@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 # --simulator presets: (simulator id, learner overrides). Digits counts are 0..16, hence 1/16.
 SIMULATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "gaussian": ("feedback_loop/GaussianMixture-v0", {"model": "mlp", "batch_size": 64, "lr": 0.003}),

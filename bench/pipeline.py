@@ -30,8 +30,6 @@ from common import add_common_args, create_mlflow_tables, make_config, print_res
 
 
 def measure_idle(args) -> dict:
-    import ray
-
     from feedback_loop.executors.ray_pool import RayExecutor
     from feedback_loop.loop import LoopRunner
 

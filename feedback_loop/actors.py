@@ -81,12 +81,16 @@ class LearnerActor:
         # are time the learner waited for data or for the driver (bench/pipeline.py reads them).
         self._spans: list[tuple[int, float, float]] = []
 
+    def _load_real(self, real: list[ray.ObjectRef]) -> None:
+        """Fetch the real data once per process (it comes with every call, see the class docstring)."""
+        if not self.has_real:
+            self.learner.set_real(*ray.get(real[0]))
+            self.has_real = True
+
     def _timed(self, job_id: int, real: list[ray.ObjectRef], work: Callable[[], Outcome], samples: int) -> dict:
         started = time.time()
         try:
-            if not self.has_real:
-                self.learner.set_real(*ray.get(real[0]))
-                self.has_real = True
+            self._load_real(real)
             return work().to_dict()
         except Exception as err:  # a failing batch or training step fails this job, not the actor
             return failed_dict(job_id, err, samples)
@@ -122,9 +126,7 @@ class LearnerActor:
     def test_score(self, real: list[ray.ObjectRef], state: dict[str, np.ndarray]) -> float | None:
         """Test accuracy of the persistent model in ``state`` (called once training is over: the
         learner takes that state)."""
-        if not self.has_real:
-            self.learner.set_real(*ray.get(real[0]))
-            self.has_real = True
+        self._load_real(real)
         self.set_state(state)
         return self.learner.test_score()
 
