@@ -7,6 +7,7 @@ line and exit with status 2; ``--debug`` shows the traceback as well.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 import traceback
@@ -17,6 +18,7 @@ from typing import Any, Sequence
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .errors import UserError
     from .imports import ImportPathError
     from .executors import LearnerLostError, ResourceError
     from .loop import EarlyFailureError
@@ -25,8 +27,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     # Errors whose message says what to do: one line and exit 2, no traceback (unless --debug).
     return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError,
-            LearnerLostError, EarlyFailureError)
+            LearnerLostError, EarlyFailureError, UserError)
 
+
+# Modules that each define ``add_command(subparsers)`` for one more subcommand.
+COMMAND_MODULES = (
+    "feedback_loop.export",
+    "feedback_loop.generate.command",
+    "feedback_loop.check_env",
+)
 
 SHOWN_PARAMS = 16  # a simulator may have dozens; summary.json has them all
 
@@ -190,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--tracking-uri", help="MLflow tracking URI")
     compare.add_argument("--no-progress", action="store_true", help="hide progress bars")
     compare.set_defaults(func=_cmd_compare)
+
+    for module_name in COMMAND_MODULES:  # each adds its own subcommand (kept out of this file)
+        importlib.import_module(module_name).add_command(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Generating datasets at scale on Ray Data."""
