@@ -99,3 +99,20 @@ def load_real_data(env: gym.Env, source: str | None) -> RealData:
             return RealData(*result)
         raise SimulatorError(f"data.real: {source!r} must return RealData, a dict with x, y or a tuple (x, y[, x_test, y_test])")
     raise SimulatorError(f"data.real: {source!r} is neither an .npz file nor an import path 'module:function'")
+
+
+def simulator_version(env: gym.Env, sim_id: str) -> str:
+    """What identifies the data a simulator renders: its id (with gymnasium's ``-vN``), the class's
+    own ``version`` attribute when it has one, and the installed feedback-loop release.
+
+    Shards, caches and exports record it so that data from a changed simulator is never mistaken
+    for data from this one.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("feedback-loop")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        release = "unknown"
+    own = getattr(env, "version", None)
+    return f"{sim_id}" + (f"@{own}" if own is not None else "") + f" (feedback-loop {release})"
