@@ -81,8 +81,31 @@ def _print_table(summary: dict[str, Any]) -> None:
         print("  for comparison, quoted (not measured in this run):")
         for name, figure in summary["references"].items():
             print(f"    {name}: {figure}")
-    uri = summary.get("mlflow_tracking_uri", "")
-    print(f"\nCompare runs in the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
+    for line in mlflow_links(summary):
+        print(line)
+
+
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui --host 127.0.0.1` serves by default
+
+
+def mlflow_links(summary: dict[str, Any]) -> list[str]:
+    """How to open this run in the MLflow UI: the command, then the URLs of the run and its runs table.
+
+    MLflow 3 opens an experiment on its GenAI overview page, where none of our runs show, so the
+    links point at the runs tab directly.
+    """
+    uri, experiment, run = (summary.get(k) for k in ("mlflow_tracking_uri", "mlflow_experiment_id", "mlflow_run_id"))
+    if not uri or uri == "none" or experiment is None:
+        return []
+    if uri.startswith(("http://", "https://")):  # a tracking server already serves the UI
+        lines, address = ["\nOpen in the MLflow UI:"], uri.rstrip("/")
+    else:
+        lines = ["\nOpen in the MLflow UI (start it first):",
+                 f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"]
+        address = UI_ADDRESS
+    lines.append(f"  this run:   {address}/#/experiments/{experiment}/runs/{run}")
+    lines.append(f"  runs table: {address}/#/experiments/{experiment}/runs")
+    return lines
 
 
 def _budget(summary: dict[str, Any]) -> str:
