@@ -151,3 +151,4 @@ class Result:
     job: Job
     outcome: Outcome
     state: dict[str, Any] | None = None
+    lost: bool = False  # failed because an actor or node was lost under it, not by the candidate

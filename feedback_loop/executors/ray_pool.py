@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 import ray
-from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
+from ray.exceptions import ActorDiedError, NodeDiedError, ObjectLostError, RayActorError, RayError, RayTaskError
 
 from ..actors import GeneratorActor, LearnerActor
 from ..config import Config
@@ -28,6 +28,16 @@ from .refiner_stage import RefinerStage
 from .resources import check_fits, ensure_ray, in_slot, slot_placement_groups
 
 logger = logging.getLogger(__name__)
+
+# Errors that say an actor, its node or an object in its store was lost: not the candidate's fault.
+LOST = (RayActorError, NodeDiedError, ObjectLostError)
+LOST_RETRIES = 5  # resubmissions of one job lost this way, 5 s, 10 s, ... apart (75 s in all)
+LOST_DELAY_SECONDS = 5.0
+
+
+def lost_to_infrastructure(err: RayError) -> bool:
+    """Whether a job failed because Ray lost an actor or a node under it (worth running again)."""
+    return isinstance(err, LOST) or isinstance(getattr(err, "cause", None), LOST)
 
 
 def failed_outcome(err: RayError) -> Outcome:
@@ -64,6 +74,8 @@ class RayExecutor(Executor):
         self.slots: list = []  # placement groups, one per learner slot (resources.placement: pack)
         self._calls: dict[ray.ObjectRef, _Call] = {}
         self._redo: list[Job] = []  # a dead persistent learner's jobs, resubmitted once it is restored
+        self._retry: list[tuple[float, Job]] = []  # (when, job): jobs lost with an actor or a node
+        self._lost: dict[tuple, int] = {}  # job key -> times lost so far
         self._restore_point: dict[str, np.ndarray] | None = None
         self.restores = 0  # times the persistent learner died and was restored in this session
         self._next_generator = 0
@@ -148,7 +160,7 @@ class RayExecutor(Executor):
         self._calls[ref] = _Call(job, index, realism)
 
     def in_flight(self) -> list[Job]:
-        return [call.job for call in self._calls.values()] + list(self._redo)
+        return [call.job for call in self._calls.values()] + list(self._redo) + [job for _, job in self._retry]
 
     def cancel(self) -> list[Job]:
         jobs = self.in_flight()
@@ -158,11 +170,12 @@ class RayExecutor(Executor):
             except (ValueError, RayError):
                 pass
         self._calls.clear()
-        self._redo = []
+        self._redo, self._retry = [], []
         self._load = [0] * len(self.learners)
         return jobs
 
     def wait(self, timeout: float) -> list[Result]:
+        self._resubmit_lost(timeout)
         if not self._calls:
             return []
         # The persistent learner trains its jobs in submission order: take them in that order too,
@@ -177,10 +190,37 @@ class RayExecutor(Executor):
             if result is None:  # the persistent learner died: restore it once, redo its jobs in order
                 self._redo_after([call.job], self._restore)
                 return results
+            if not result.outcome.ok and result.lost and self._retry_lost(call.job, result.outcome.error):
+                continue
             results.append(result)
             if call.trained_and_failed:  # a step that raised mid-training: undo what it trained
                 self._redo_after([], lambda: self._give_state(self.learners[0]))
         return results
+
+    def _retry_lost(self, job: Job, error: str | None) -> bool:
+        """Schedule a job lost with its actor or node again, after a growing delay (Ray restarts the
+        actor, on another node if its own is gone, once the cluster notices); False when it was lost
+        too often, and is to be recorded as failed."""
+        lost = self._lost[job.key] = self._lost.get(job.key, 0) + 1
+        if lost > LOST_RETRIES:
+            return False
+        delay = LOST_DELAY_SECONDS * lost
+        logger.warning("job %s was lost with a Ray actor or node (%s); running it again in %.0f s (%d of %d). "
+                       "Ray restarts lost actors where there is capacity; until then the job waits.",
+                       job.key, (error or "")[:200], delay, lost, LOST_RETRIES)
+        self._retry.append((time.monotonic() + delay, job))
+        return True
+
+    def _resubmit_lost(self, timeout: float) -> None:
+        if not self._retry:
+            return
+        if not self._calls:  # nothing else to wait for: sleep until the first one is due
+            time.sleep(max(0.0, min(timeout, min(due for due, _ in self._retry) - time.monotonic())))
+        now = time.monotonic()
+        due = [job for when, job in self._retry if when <= now]
+        self._retry = [(when, job) for when, job in self._retry if when > now]
+        for job in due:
+            self.submit(job)
 
     def _redo_after(self, lost: list[Job], restore: Callable[[], None]) -> None:
         """Take every job in flight back, ``restore`` the learner, then submit ``lost`` and those jobs
@@ -200,7 +240,7 @@ class RayExecutor(Executor):
         except RayError as err:  # the generator or refiner raised or died, or the learner died
             if self.persistent and self._is_learner_death(err):
                 return None
-            return Result(call.job, failed_outcome(err))
+            return Result(call.job, failed_outcome(err), lost=lost_to_infrastructure(err))
         if self.persistent and raw.get("restarted"):  # died between calls: this one did not train
             return None
         state = raw.pop("state", None)
