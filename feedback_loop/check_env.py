@@ -1,9 +1,90 @@
-"""Placeholder while this subcommand is being written (replaced in the same change)."""
+"""``feedback-loop check-env TARGET``: every rule of the simulator contract, one line each.
+
+Runs gymnasium's ``check_env`` and this project's contract checks (``feedback_loop.envs.checker``)
+on a simulator named by a gymnasium id or a ``module:Class`` path (found from the current folder
+first, as in a config), and prints ``ok <check>``, ``FAIL <check>: <what is wrong> — <how to fix>``,
+``skip <check>: ...`` (a check that needs a failed one) or ``warn <check>: ...``. Exit status: 0 when
+every check passes, 2 otherwise (or when the simulator cannot be built at all).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import traceback
+from typing import Any
+
+from .errors import UserError
+
+
+def _parse_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"--kwargs: {text!r} is not JSON or YAML: {' '.join(str(err).split())}") from err
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"--kwargs: expected a mapping such as '{{\"size\": 8}}'; got {type(value).__name__} {value!r}")
+    return value
+
+
+def _make(target: str, kwargs: dict[str, Any]) -> Any:
+    from .imports import ImportPathError
+    from .simulators import SimulatorError, make_simulator
+
+    try:
+        return make_simulator(target, kwargs)
+    except (SimulatorError, ImportPathError):
+        raise  # already one line that says what to fix
+    except Exception as err:
+        raise UserError(
+            f"check-env: building {target!r} raised {type(err).__name__}: {' '.join(str(err).split())} "
+            "(run with --debug for the traceback)") from err
+
+
+def _cmd_check_env(args: argparse.Namespace) -> int:
+    from .envs.checker import run_checks
+
+    if args.samples < 20:
+        raise UserError(f"--samples: {args.samples} is too few to compare distributions; give at least 20")
+    env = _make(args.target, _parse_kwargs(args.kwargs))
+    results = run_checks(env, samples=args.samples, seed=args.seed)
+    failed = skipped = 0
+    for result in results:
+        if result.status == "ok":
+            print(f"ok {result.check}")
+        elif result.status == "skip":
+            skipped += 1
+            print(f"skip {result.check}: {result.message}")
+        else:
+            failed += 1
+            print(f"FAIL {result.check}: {result.message}")
+            if getattr(args, "debug", False) and result.error is not None:
+                traceback.print_exception(result.error, file=sys.stderr)
+        for note in result.warnings:
+            print(f"warn {result.check}: {note}")
+    passed = len(results) - failed - skipped
+    verdict = "follows the simulator contract" if not failed else "breaks the simulator contract"
+    print(f"{args.target}: {passed} passed, {failed} failed, {skipped} skipped — {verdict}")
+    return 0 if not failed else 2
 
 
 def add_command(sub: "argparse._SubParsersAction") -> None:
-    pass
+    parser = sub.add_parser(
+        "check-env", help="check a simulator against gymnasium and the simulator contract",
+        description="Check a simulator: gymnasium's check_env plus the feedback-loop contract (param_space, "
+        "nominal values, params respected, determinism per seed, label in info, batch vs repeated reset, "
+        "bad params rejected, real data). Prints one line per check (ok / FAIL / skip / warn); "
+        "exits 0 when every check passes, 2 otherwise.")
+    parser.add_argument("target", metavar="TARGET",
+                        help="a gymnasium id (feedback_loop/Digits-v0) or module:Class, found from the current folder first")
+    parser.add_argument("--kwargs", metavar="JSON", help="simulator constructor arguments as JSON or YAML, e.g. '{\"size\": 8}'")
+    parser.add_argument("--samples", type=int, default=500,
+                        help="samples compared between sample_batch and repeated reset (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated batches (default: %(default)s)")
+    parser.set_defaults(func=_cmd_check_env)

@@ -59,3 +59,29 @@ def wrong_width_model(input_shape, num_classes):
     import torch
 
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(input_shape).prod()), num_classes + 1))
+
+
+# -- simulators that break one rule each, for ``feedback-loop check-env`` (tests/test_check_env.py) -------
+class IgnoresParamsGaussianMixture(GaussianMixtureEnv):
+    """Breaks 'params respected': validates the parameters, then always draws at nominal."""
+
+    def sample_batch(self, params, n, seed):
+        self.check_params(params, n)
+        return super().sample_batch(self.nominal_params, n, seed)
+
+
+class NondeterministicGaussianMixture(GaussianMixtureEnv):
+    """Breaks 'same seed, same batch': draws from fresh OS entropy instead of the seed."""
+
+    def sample_batch(self, params, n, seed):
+        import numpy as np
+
+        return super().sample_batch(params, n, int(np.random.default_rng().integers(2**31 - 1)))
+
+
+class BatchUnlikeResetGaussianMixture(GaussianMixtureEnv):
+    """Breaks 'batch equals repeated reset': batches of more than one sample are shifted by +3."""
+
+    def sample_batch(self, params, n, seed):
+        x, y = super().sample_batch(params, n, seed)
+        return (x + 3.0 if n > 1 else x), y

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Any
 
@@ -12,8 +13,25 @@ from ..config import ConfigError, ResourcesConfig
 from .base import ResourceError
 
 
+logger = logging.getLogger(__name__)
+
+
 def ensure_ray(address: str | None) -> None:
-    """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one."""
+    """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one.
+
+    User code named as ``module:Class`` from the current folder (see ``imports.py``) reaches the
+    workers without a runtime_env of ours:
+
+    - a local Ray started here: Ray puts the driver's current folder first on every worker's
+      ``sys.path`` (for any job without a ``working_dir``), and local workers start in it, so
+      nothing is uploaded and nothing is copied (``tests/test_plugins_cwd.py`` checks this through
+      the real command line). A ``working_dir`` would zip and upload the whole folder (runs,
+      MLflow stores, data) at every start, and fails past Ray's size limit;
+    - a cluster: submit with ``ray job submit --working-dir . -- feedback-loop run my.yaml``. Ray
+      ships the folder, starts the driver and every worker in its copy, and this driver joins that
+      job's Ray (``RAY_ADDRESS``) with the job's runtime_env untouched: a runtime_env given here
+      would be merged with the job's, and a conflicting key is an error.
+    """
     if ray.is_initialized():
         return
     check_reachable(address)
@@ -30,6 +48,32 @@ def ensure_ray(address: str | None) -> None:
             f"resources.ray_address: cannot connect to Ray at {address!r}: {err}. "
             "Leave it unset for a local Ray, or give the address printed by 'ray start --head'."
         ) from err
+    warn_if_code_not_shipped(address)
+
+
+def warn_if_code_not_shipped(address: str | None) -> str | None:
+    """Warn (and return the warning) when modules imported from the current folder may be missing
+    on the workers: a multi-node cluster or a Ray Client connection, and no ``working_dir`` shipped."""
+    from ..imports import modules_from_cwd
+
+    if not modules_from_cwd:
+        return None
+    try:
+        runtime_env = ray.get_runtime_context().runtime_env or {}
+        shipped = bool(runtime_env.get("working_dir") or runtime_env.get("py_modules"))
+        client = bool(address and address.startswith("ray://"))
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive")) if not client else 0
+    except Exception:  # never let a diagnostic stop a run
+        return None
+    if shipped or not (client or nodes > 1):
+        return None
+    message = (
+        f"module(s) {sorted(modules_from_cwd)} come from the current folder {os.getcwd()}, which this "
+        f"{'Ray Client connection' if client else f'{nodes}-node cluster'} does not ship to its workers; "
+        "if they fail to import them, submit the run with 'ray job submit --working-dir . -- feedback-loop run ...'"
+    )
+    logger.warning(message)
+    return message
 
 
 def check_reachable(address: str | None, timeout: float = 3.0) -> None:
