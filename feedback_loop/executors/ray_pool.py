@@ -25,7 +25,7 @@ from ..envs import RealData
 from ..types import Job, Outcome, Result
 from .base import Executor, LearnerLostError, data_seed, shard_sizes
 from .refiner_stage import RefinerStage
-from .resources import check_fits, ensure_ray, in_slot, slot_placement_groups
+from .resources import check_fits, ensure_ray, in_slot, joins_a_cluster, slot_placement_groups
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class RayExecutor(Executor):
         learners = 1 if self.persistent else res.learners  # a persistent policy trains one model
         generators = learners if res.placement == "pack" else res.generators
         refiner = self.config.refiner
-        if res.ray_address is None:
+        if not joins_a_cluster(res.ray_address):
             check_fits(res, generators, learners, (refiner.cpus, refiner.gpus) if refiner.name != "none" else None)
         # placement "pack": one placement group per learner slot holds its own generator and the
         # learner on one node, so a job's shards never cross the network.

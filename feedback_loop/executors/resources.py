@@ -76,6 +76,12 @@ def warn_if_code_not_shipped(address: str | None) -> str | None:
     return message
 
 
+def joins_a_cluster(address: str | None) -> bool:
+    """Whether the driver joins a cluster (an address, or ``RAY_ADDRESS`` as a Ray job's driver has)
+    rather than starting its own Ray: a cluster may grow (autoscaling), a local Ray never does."""
+    return address is not None or bool(os.environ.get("RAY_ADDRESS"))
+
+
 def check_reachable(address: str | None, timeout: float = 3.0) -> None:
     """Fail fast on an unreachable Ray address (``ray.init`` would retry for minutes)."""
     if not address or address in ("auto", "local"):
