@@ -229,6 +229,11 @@ class LoopRunner:
             "run_dir": str(self.run_dir.resolve()),
             "status": "finished" if summary.get("delivered_val_score") is not None else "failed",
         })
+        diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.num_classes)
+        summary.update(diagnostics)
+        if figure is not None:
+            figure.savefig(self.run_dir / "delivered_per_class.png", dpi=100)
+            self.tracker.log_figure(figure, "delivered_per_class.png")
         refiner = getattr(self.executor, "refiner", None)
         for name, figure in report.figures(self.config, self.ledger, self.env, self.real, self.run_dir,
                                            refiner.refine_now if refiner else None).items():

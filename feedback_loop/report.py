@@ -128,6 +128,20 @@ def deliver_persistent(run_dir: Path, checkpointer: Checkpointer, prepared: Any,
             "model_file": MODEL_FILE}
 
 
+def delivered_diagnostics(run_dir: Path, real: Any, num_classes: int) -> tuple[dict[str, Any], Any]:
+    """Per-class accuracy and confusions of the delivered model on the real test half (for the report
+    only), and their figure; nothing without a model or a test half."""
+    from .delivery import load_model
+    from .diagnostics import class_report, per_class_figure
+
+    if not (run_dir / MODEL_FILE).exists() or getattr(real, "x_test", None) is None:
+        return {}, None
+    found = class_report(load_model(run_dir).predict(real.x_test), real.y_test, num_classes)
+    fields = {"delivered_test_per_class": found["per_class_accuracy"], "delivered_test_confusion": found["confusion"],
+              "delivered_test_top_confusions": found["top_confusions"]}
+    return fields, per_class_figure({"delivered model": found}, title="the delivered model on the real test half")
+
+
 def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
     """A stable name for a persistent policy's delivered model."""
     name = checkpointer.files.get("best_weights_file")

@@ -118,6 +118,23 @@ def test_the_delivered_model_loads_and_predicts_as_it_scored(tmp_path):
     assert np.mean(model.predict(real.x_test) == real.y_test) == pytest.approx(summary["delivered_test_score"], abs=1e-6)
     assert model.meta["params"] == summary["selected_params"] and model.meta["samples"] == 400
     assert (tmp_path / "run" / "model.npz").read_bytes()[:2] == b"PK"  # a zip of arrays, never a pickle
+    # where it fails on real data: per-class accuracy and confusions of the same predictions, and their plot
+    predicted = model.predict(real.x_test)
+    for k, accuracy in enumerate(summary["delivered_test_per_class"]):
+        assert accuracy == pytest.approx(np.mean(predicted[real.y_test == k] == k))
+    confusion = np.array(summary["delivered_test_confusion"])
+    assert confusion.sum() == len(real.y_test) and np.trace(confusion) == np.sum(predicted == real.y_test)
+    assert (tmp_path / "run" / "delivered_per_class.png").stat().st_size > 0
+
+
+def test_class_report_counts_confusions_by_true_and_predicted_class():
+    from feedback_loop.diagnostics import class_report, nearest
+
+    found = class_report(np.array([0, 1, 1, 2, 1, 0]), np.array([0, 1, 2, 2, 2, 1]), 3, top=2)
+    assert found["confusion"] == [[1, 0, 0], [1, 1, 0], [0, 2, 1]]
+    assert found["per_class_accuracy"] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert found["top_confusions"] == [{"true": 2, "predicted": 1, "count": 2}, {"true": 1, "predicted": 0, "count": 1}]
+    assert nearest(np.array([[0.9, 0.0], [5.0, 5.0]]), np.array([[0.0, 0.0], [1.0, 0.0], [4.0, 6.0]])).tolist() == [1, 2]
 
 
 @pytest.mark.parametrize("when", ["mid-rung", "mid-final"])
