@@ -26,6 +26,7 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "vs_tune.py": (TINY_LOOP, "wall_ratio"),
     "soak.py": (["--evaluations", "4", "--samples", "200", "--epochs", "1"], "object_store_growth_mb"),
     "render_throughput.py": (["--batch-size", "256", "--repeats", "1"], "samples_per_second_1_thread"),
+    "generate.py": (["--quick"], "ratio"),
     "refiner_effect.py": (["--seeds", "1", "--samples", "200", "--epochs", "1", "--refiner-steps", "2", "--workers", "1",
                            "--grid", "", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
                                                              '"channels": 8, "blocks": 1}'], "seeds"),
@@ -36,6 +37,16 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
                           "--set", "search.rungs=1"], "loop_minus_uniform_dr"),
     "digits_efficacy.py": (["--budget", "2", "--seeds", "1", "--top-k", "1", "--run-dir", "{tmp}/run",
                             "--set", "learner.samples=200", "--set", "learner.epochs=1"], "loop_test_acc"),
+    "digits_errors.py": (["--run", "{tmp}/run", "--uniform-samples", "300", "--synthetic", "500", "--out", "{tmp}/figures"],
+                         "delivered_per_class"),
+}
+
+# scripts that read a finished run: the `feedback-loop` arguments that make a tiny one first
+RUN_FIRST: dict[str, list[str]] = {
+    "digits_errors.py": ["run", "examples/digits.yaml", "--run-dir", "{tmp}/run", "--tracking-uri", "none", "--no-progress",
+                         "--set", "budget.train_samples=null", "--set", "budget.evaluations=2", "--set", "search.rungs=1",
+                         "--set", "selection.candidates=0", "--set", "learner.samples=200", "--set", "learner.epochs=1",
+                         "--set", "final.samples=300", "--set", "final.epochs=1"],
 }
 
 
@@ -48,6 +59,11 @@ def test_every_bench_script_is_covered():
 def test_bench_script_runs_and_prints_one_json_line_last(script, tmp_path):
     args, field = SCRIPTS[script]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    if script in RUN_FIRST:
+        made = subprocess.run([sys.executable, "-m", "feedback_loop.cli", *(a.replace("{tmp}", str(tmp_path))
+                                                                            for a in RUN_FIRST[script])],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert made.returncode == 0, made.stderr[-3000:]
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *(a.replace("{tmp}", str(tmp_path)) for a in args)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
