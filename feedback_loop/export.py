@@ -125,21 +125,25 @@ def params_document(run_dir: Path, summary: dict, config: dict, env: Any, versio
     params, how = chosen_params(summary, env)
     ranges = getattr(env, "ranges", {}) or {}
     simulator = config.get("simulator") or {}
-    return {
+    document = {
         "simulator": {"id": simulator.get("id"), "kwargs": simulator.get("kwargs") or {}, "version": version},
         "params": params,
         "intervals": intervals(ranges, params) if ranges else {},
         "seed": config.get("seed", 0),
         "source": {"run_dir": str(run_dir.resolve()), "mlflow_run_id": summary.get("mlflow_run_id"),
                    "policy": summary.get("policy")},
-    }, how
+    }
+    per_sample = summary.get("selected_ranges") if summary.get("selected_params") else summary.get("best_ranges")
+    if per_sample:  # uniform DR and ADR draw these per sample: generate draws them the same way
+        document["ranges"] = {name: [_plain(low), _plain(high)] for name, (low, high) in per_sample.items()}
+    return document, how
 
 
-def write_params(out: Path, document: dict[str, Any], how: str, per_sample: bool) -> list[Path]:
+def write_params(out: Path, document: dict[str, Any], how: str) -> list[Path]:
     header = (f"# Simulator parameters exported by feedback-loop ({how}); intervals are informative.\n"
               f"# Generate data with them:  feedback-loop generate --params params.yaml --n 10000 --out data/\n")
-    if per_sample:  # uniform DR draws parameters per sample over ranges, which this format does not carry
-        header += "# Note: the run drew some parameters per sample over ranges (see card.md); these are fixed values.\n"
+    if document.get("ranges"):
+        header += "# `ranges`: parameters drawn uniformly per sample over [low, high], as the run did.\n"
     (out / "params.yaml").write_text(header + yaml.dump(document, Dumper=_Dumper, sort_keys=False))
     (out / "params.json").write_text(json.dumps(document, indent=2) + "\n")
     return [out / name for name in PARAM_FILES]
@@ -247,8 +251,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]
     document, how = params_document(run_dir, summary, config, env, simulator_version(env, simulator.get("id")))
     out = Path(out) if out else run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
-    per_sample = bool(summary.get("selected_ranges") or summary.get("best_ranges"))
-    written = write_params(out, document, how, per_sample)
+    written = write_params(out, document, how)
     written.append(write_trajectory(out / "trajectory.csv", history, env))
     model = write_model(run_dir, out, summary)
     (out / "card.md").write_text(card_text(summary, config, history, document, how, bool(model)))
