@@ -11,7 +11,8 @@ import pytest
 from feedback_loop.cli import main
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["resume", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["resume", "--help"], ["compare", "--help"],
+                                  ["export", "--help"], ["generate", "--help"], ["check-env", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
