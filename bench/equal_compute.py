@@ -5,6 +5,9 @@ For every seed, on the real *test* half (touched only here, to report):
 - ``loop``: the config's policy (default: TPE with successive halving) with noise-aware selection and
   the delivered model, all inside ``--train-samples``;
 - ``persistent``: a persistent policy (default ``adr``) spending the same budget on its one model;
+- ``population``: a population policy (default ``pbt``) spending the same budget on its members' steps,
+  delivering its best member at the end (``--population ''`` skips it); its learners' CPU shares are
+  lowered to fit this machine when the config's would not;
 - ``uniform_dr``: one model on fresh uniform-DR data with the whole budget; its samples/epochs split
   is chosen on the *validation* half among ``--uniform-epochs`` (that choice is not charged to it);
 - ``nominal``: the same, at the simulator's nominal parameters;
@@ -17,6 +20,7 @@ Prints one JSON line last. ``python bench/equal_compute.py --train-samples 30000
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -28,7 +32,7 @@ from feedback_loop.config import load_config
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
-from feedback_loop.policies import UniformDR
+from feedback_loop.policies import POLICIES, UniformDR
 from feedback_loop.simulators import make_simulator
 
 
@@ -56,12 +60,26 @@ def record(result: dict, name: str, values: list[float | None]) -> None:
     result[f"{name}_per_seed"] = [None if v is None else round(v, 4) for v in values]
 
 
+def fit_learners(config, policy: str) -> list[str]:
+    """``resources.learner_cpus`` lowered so that a population's learners (one per member) and the
+    generators fit on this Ray (no override when they already do)."""
+    members = config.policy.options.get(
+        "population", inspect.signature(POLICIES[policy].__init__).parameters["population"].default)
+    res = config.resources
+    generators = members if res.placement == "pack" else res.generators
+    spare = ray.cluster_resources().get("CPU", 0) - generators * res.generator_cpus
+    if members * res.learner_cpus <= spare + 1e-9:
+        return []
+    return [f"resources.learner_cpus={max(0.05, round(spare / members - 0.005, 2))}"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="examples/digits.yaml", help="the loop's config (policy, search, learner)")
     ap.add_argument("--train-samples", type=int, default=3_000_000, help="budget.train_samples of every setting")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--persistent", default="adr", help="persistent policy to compare ('' to skip)")
+    ap.add_argument("--population", default="pbt", help="population policy to compare ('' to skip)")
     ap.add_argument("--uniform-epochs", default="10,15,30", help="epochs tried for the one uniform-DR model")
     ap.add_argument("--oracle-epochs", default="15,30,60,120,200", help="epochs tried (by CV) for the oracle")
     ap.add_argument("--run-dir", default="runs/equal-compute")
@@ -98,6 +116,18 @@ def main() -> None:
         result["persistent_policy"] = args.persistent
         record(result, "persistent_test_acc", [s["delivered_test_score"] for s in persistent])
         record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
+    if args.population:
+        overrides = base + [f"policy.name={args.population}", "search.rungs=1", "selection.candidates=0"]
+        overrides += fit_learners(load_config(args.config, overrides), args.population)
+        population = [run_loop(args.config, overrides + [f"seed={s}", f"policy.seed={s}"],
+                               root / f"{args.population}-{budget}-seed{s}", args.tracking_uri) for s in seeds]
+        result["population_policy"] = args.population
+        record(result, "population_test_acc", [s["delivered_test_score"] for s in population])
+        record(result, "population_val_acc", [s["delivered_val_score"] for s in population])
+        record(result, "population_wall_seconds", [s["wall_seconds"] for s in population])
+        result["population_train_samples"] = [s["train_samples"] for s in population]
+        result["population_delivered_member"] = [s.get("delivered_member") for s in population]
+        result["population_copies"] = [len((s.get("population") or {}).get("lineage", [])) for s in population]
 
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
     uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,

@@ -134,8 +134,8 @@ class LearnerActor:
         self.learner.set_state(state)
         self.has_state = True  # only once the whole state is back
 
-    def reset(self) -> None:
-        self.learner.reset()
+    def reset(self, member: int = 0) -> None:
+        self.learner.reset(member)
         self.has_state = True
 
     def spans(self) -> list[tuple[int, float, float]]:

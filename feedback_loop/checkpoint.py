@@ -79,6 +79,22 @@ CHECKPOINT_FILE = "checkpoint.json"
 # between leaves checkpoint and files a pair: a resumed learner never trains twice on (or skips) a
 # batch, and the best model always matches the checkpoint's best score.
 PAIRED_FILES = {"weights_file": "learner_weights-{:06d}.npz", "best_weights_file": "best_learner_weights-{:06d}.npz"}
+# A population's member m > 0 has its own field and files, paired the same way (member 0: weights_file).
+MEMBER_FILES = "member{:03d}_learner_weights-{{:06d}}.npz"
+
+
+def member_field(member: int) -> str:
+    """The checkpoint field naming the state file of persistent member ``member``."""
+    return "weights_file" if member == 0 else f"member{member}_weights_file"
+
+
+def _pattern(field: str) -> str:
+    if field in PAIRED_FILES:
+        return PAIRED_FILES[field]
+    member = field.removeprefix("member").removesuffix("_weights_file")
+    if field.startswith("member") and field.endswith("_weights_file") and member.isdigit():
+        return MEMBER_FILES.format(int(member))
+    raise KeyError(f"no paired file field {field!r}")
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
@@ -111,21 +127,23 @@ class Checkpointer:
         """Write the staged files (named after ``step``), then the checkpoint holding ``state``."""
         previous = dict(self.files)
         for field, arrays in self._staged.items():
-            name = PAIRED_FILES[field].format(step)
+            name = _pattern(field).format(step)
+            if name == previous.get(field):  # never rewrite the file the last checkpoint names
+                name = name.removesuffix(".npz") + "-again.npz"
             save_arrays(self.run_dir / name, arrays)
             self.files[field] = name
         save_checkpoint(self.path, {**state, "files": dict(self.files)})
         self._staged.clear()
         for field, name in previous.items():
-            if name and name != self.files[field]:
+            if name and name != self.files.get(field):
                 (self.run_dir / name).unlink(missing_ok=True)
 
     def load(self) -> dict[str, Any]:
         """The saved state; remembers the files it names and deletes files no checkpoint names."""
         state = load_checkpoint(self.path)
-        self.files = {field: state.get("files", {}).get(field) for field in PAIRED_FILES}
-        for pattern in PAIRED_FILES.values():
-            for path in self.run_dir.glob(pattern.replace("{:06d}", "*")):
+        self.files = {**{field: None for field in PAIRED_FILES}, **state.get("files", {})}
+        for pattern in [p.replace("{:06d}", "*") for p in PAIRED_FILES.values()] + ["member*_learner_weights-*.npz"]:
+            for path in self.run_dir.glob(pattern):
                 if path.name not in self.files.values():
                     path.unlink(missing_ok=True)
         return state

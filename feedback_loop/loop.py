@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from . import report
 from .callbacks import Callback, UserHook
-from .checkpoint import CHECKPOINT_FILE, Checkpointer, atomic_write_text, load_checkpoint
+from .checkpoint import CHECKPOINT_FILE, Checkpointer, atomic_write_text, load_checkpoint, member_field
 from .config import Config, ConfigError, dump_config, load_config
 from .executors import Executor, LearnerLostError
 from .executors.resources import check_reachable
@@ -79,6 +79,7 @@ class LoopRunner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.policy = build_policy(self.prepared, self.run_dir)
         self.persistent = self.policy.learner_mode == "persistent"
+        self.members = max(1, int(getattr(self.policy, "members", 1))) if self.persistent else 1  # > 1: a population
         self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed)
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
         if self.saved is None:
@@ -103,7 +104,8 @@ class LoopRunner:
             self.executor = (self.executor or RayExecutor)(
                 cfg, self.real, input_shape=self.prepared.input_shape, num_classes=self.prepared.num_classes,
                 persistent=self.persistent, run_id=self.run_id, run_dir=self.run_dir,
-                nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses)
+                nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses,
+                **({"members": self.members} if self.members > 1 else {}))
         if self.saved is None:
             self._checkpoint()
 
@@ -133,7 +135,11 @@ class LoopRunner:
             self.executor.close()
 
     def _run_jobs(self, stop: StopRequest) -> None:
-        self.executor.start(self.checkpointer.load_file("weights_file") if self.persistent else None)
+        if self.members > 1:  # a population: every member's learner from the state paired with the checkpoint
+            states = {m: self.checkpointer.load_file(member_field(m)) for m in range(self.members)}
+            self.executor.start(states[0], member_states=states)
+        else:
+            self.executor.start(self.checkpointer.load_file("weights_file") if self.persistent else None)
         self._fill()
         self._checkpoint()
         while self.executor.in_flight():
@@ -168,6 +174,9 @@ class LoopRunner:
         in_flight = self.executor.in_flight()
         for job in self.scheduler.next_jobs(self.executor.capacity - len(in_flight), in_flight):
             self.executor.submit(job)
+        for member, state in self.executor.take_copies().items():  # exploited: the member's state is the copy
+            if state:
+                self.checkpointer.stage(member_field(member), state)
 
     def _tell(self, result: Result) -> dict[str, Any]:
         """Tell the scheduler (and so the policy), record in the ledger; keep a learner's state with it."""
@@ -176,11 +185,12 @@ class LoopRunner:
         if not result.outcome.ok and result.outcome.samples:  # it reached the learner: charge what it may have used
             result.outcome.train_samples = job.fidelity.train_samples
         entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
-            "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs]})
+            "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
+            **({"member": job.member, "generation": job.candidate.info.get("generation")} if self.members > 1 else {})})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
             report.save_delivered(self.run_dir, result.state, self.prepared, job)
         elif result.state:
-            self.checkpointer.stage("weights_file", result.state)
+            self.checkpointer.stage(member_field(job.member), result.state)
             if improved:  # model selection on validation, as for any learner
                 self.checkpointer.stage("best_weights_file", result.state)
         return entry
@@ -217,10 +227,15 @@ class LoopRunner:
         self._started = None
         summary = report.summarize(self.config, self.ledger, self.scheduler)
         report.add_intervals(summary, self.env)
+        population = self.members > 1
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
-                                               self.persistent))
-        if self.persistent:  # a persistent policy delivers the model it trained, at its best validation score
+                                               self.persistent and not population))
+        if population:  # the population's best member at the end, its lineage and parameter schedule
+            summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
+                                                     self.policy, self.executor if self.final_scores else None))
+            self.tracker.log_population(summary["population"])
+        elif self.persistent:  # a persistent policy delivers the model it trained, at its best validation score
             summary.update(report.deliver_persistent(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      summary.get("test_score")))
         summary.update({
@@ -236,7 +251,8 @@ class LoopRunner:
             self.tracker.log_figure(figure, "delivered_per_class.png")
         refiner = getattr(self.executor, "refiner", None)
         for name, figure in report.figures(self.config, self.ledger, self.env, self.real, self.run_dir,
-                                           refiner.refine_now if refiner else None).items():
+                                           refiner.refine_now if refiner else None,
+                                           summary.get("population")).items():
             self.tracker.log_figure(figure, name)
         for callback in self.callbacks:
             callback.on_end(summary)

@@ -115,3 +115,43 @@ def samples_figure(x: Any, y: Any, real_x: Any = None, real_y: Any = None, per_c
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def population_figure(population: dict[str, Any], title: str = "", max_params: int = 11) -> Any:
+    """A population's schedule: each member's validation score and parameters per generation, a
+    line per member, a marker where it copied another member (exploit); the parameters that varied
+    most across the schedule (at most ``max_params``). None without a schedule."""
+    import numpy as np
+
+    schedule = population.get("schedule") or []
+    if not schedule:
+        return None
+    members = sorted({e["member"] for e in schedule})
+    names = [k for k, v in schedule[0]["params"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    spread = {k: float(np.ptp([float(e["params"][k]) for e in schedule])) for k in names}
+    shown = [k for k in sorted(names, key=lambda k: -spread[k]) if spread[k] > 0][:max_params] or names[:max_params]
+    panels = ["score", *shown]
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    figure, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    copies = {(e["member"], e["generation"]): e["copied_from"] for e in population.get("lineage", [])}
+    for axis, panel in zip(axes.flat, panels):
+        for member in members:
+            mine = sorted((e for e in schedule if e["member"] == member), key=lambda e: e["generation"])
+            xs = [e["generation"] for e in mine]
+            ys = [np.nan if (e["score"] if panel == "score" else e["params"][panel]) is None else
+                  float(e["score"] if panel == "score" else e["params"][panel]) for e in mine]
+            (line,) = axis.plot(xs, ys, marker=".", drawstyle="steps-post", label=f"member {member}")
+            hops = [(x, y) for x, y in zip(xs, ys) if (member, x) in copies]
+            if hops:
+                axis.scatter(*zip(*hops), marker="o", s=40, facecolors="none", edgecolors=line.get_color())
+        axis.set_title("validation score" if panel == "score" else panel, fontsize=9)
+        axis.set_xlabel("generation", fontsize=8)
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(f"{title} (circles: copied another member)", fontsize=10)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure

@@ -29,7 +29,7 @@ from .simulators import checked_simulator, load_real_data
 # Constructor arguments the loop passes itself; a user option may not set them.
 _FROM_LOOP = {"param_space", "nominal_params", "seed"}
 _FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"},
-                        "uniform": {"range_params"}}
+                        "uniform": {"range_params"}, "pbt": {"enqueue"}}
 # Refiners whose options form a dataclass (checked field by field, then built once for range checks).
 _REFINER_CONFIGS: dict[str, type] = {"simgan": SimGANConfig}
 
@@ -173,6 +173,12 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
     config, options = prepared.config, dict(prepared.policy_options)
     if config.policy.name == "uniform":  # each declared factor uniform over its physical bounds
         options["range_params"] = getattr(prepared.env, "ranges", {})
+    if config.policy.name == "pbt":  # members start at nominal and, where ranges are declared, uniform DR
+        from .envs import widest_params
+
+        ranges = getattr(prepared.env, "ranges", {})
+        options["enqueue"] = [prepared.env.nominal_params] + (
+            [widest_params(prepared.env.param_space, prepared.env.nominal_params, ranges)] if ranges else [])
     if config.policy.name == "optuna":
         from .envs import widest_params
 

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .checkpoint import Checkpointer, atomic_write
+from .checkpoint import Checkpointer, atomic_write, member_field
 from .delivery import MODEL_FILE, save_model
 from .config import Config
 from .executors import Executor, LearnerLostError
@@ -142,6 +142,32 @@ def delivered_diagnostics(run_dir: Path, real: Any, num_classes: int) -> tuple[d
     return fields, per_class_figure({"delivered model": found}, title="the delivered model on the real test half")
 
 
+def deliver_population(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger, policy: Any,
+                       executor: Executor | None) -> dict[str, Any]:
+    """A population's delivered model: the member with the best validation score at the end (its
+    latest state, as ``model.npz``), tested on the test half when ``executor`` is given; and the
+    population's report (members, lineage, parameter schedule) for ``summary.json``."""
+    population = policy.report()
+    member = policy.best_member()
+    out: dict[str, Any] = {"population": population, "delivered_member": member}
+    if member is None or not checkpointer.files.get(member_field(member)):
+        return out
+    state = checkpointer.load_file(member_field(member))
+    test_score = None
+    if executor is not None:
+        try:
+            test_score = executor.test_score(state)
+        except Exception as err:  # a dead learner: report without this score
+            logger.warning("the delivered member could not be tested: %s", err)
+    params = population["members"][member]["params"]
+    save_delivered(run_dir, state, prepared,
+                   Job(Candidate(id=-1, params=params, member=member),
+                       Fidelity(ledger.samples_generated, prepared.config.learner.persistent_epochs),
+                       seed_id=-1, stage="final", member=member))
+    return {**out, "delivered_val_score": population["members"][member]["latest_score"],
+            "delivered_test_score": test_score, "test_score": test_score, "model_file": MODEL_FILE}
+
+
 def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
     """A stable name for a persistent policy's delivered model."""
     name = checkpointer.files.get("best_weights_file")
@@ -151,9 +177,9 @@ def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
 
 
 def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Path,
-            refine: Any = None) -> dict[str, Any]:
-    """The best-score plot and the samples at the best parameters (refined too, with a refiner);
-    each saved in ``run_dir`` and returned by artifact name."""
+            refine: Any = None, population: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The best-score plot and the samples at the best parameters (refined too, with a refiner), and a
+    population's parameter schedule; each saved in ``run_dir`` and returned by artifact name."""
     from .envs.generation import generate_batch
     from .executors import data_seed
     from .plots import best_so_far_figure, samples_figure
@@ -162,6 +188,12 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
     figure = best_so_far_figure(ledger.history, title=f"{config.name}: {config.policy.name}")
     if figure is not None:
         out["best_score.png"] = figure
+    if population:
+        from .plots import population_figure
+
+        figure = population_figure(population, title=f"{config.name}: {config.policy.name} schedule")
+        if figure is not None:
+            out["population_schedule.png"] = figure
     if ledger.best is not None:
         params, ranges = ledger.best["candidate"]["params"], ledger.best["candidate"]["ranges"]
         x, y = generate_batch(env, params, ranges=ranges, n=400, seed=data_seed(config.seed, -7))

@@ -137,6 +137,23 @@ class Tracker:
         for i in range(0, len(metrics), 900):
             self.client.log_batch(self.parent_run_id, metrics=metrics[i:i + 900])
 
+    def log_population(self, population: dict[str, Any]) -> None:
+        """A population's parameter schedule and lineage on the parent run: metrics
+        ``member<m>/<param>`` and ``member<m>/score`` per generation (the step), ``member<m>/copied_from``
+        at each generation where member m copied another, and both as ``population.json``."""
+        now = int(time.time() * 1000)
+        metrics = []
+        for entry in population.get("schedule", []):
+            prefix, step = f"member{entry['member']}/", int(entry["generation"])
+            values = {**{k: v for k, v in entry["params"].items() if isinstance(v, (int, float))},
+                      **({"score": entry["score"]} if entry.get("score") is not None else {})}
+            metrics += [Metric(prefix + k, float(v), now, step) for k, v in values.items()]
+        metrics += [Metric(f"member{e['member']}/copied_from", float(e["copied_from"]), now, int(e["generation"]))
+                    for e in population.get("lineage", [])]
+        for i in range(0, len(metrics), 900):
+            self.client.log_batch(self.parent_run_id, metrics=metrics[i:i + 900])
+        self.client.log_dict(self.parent_run_id, population, "population.json")
+
     def set_status(self, status: str) -> None:
         self.client.set_terminated(self.parent_run_id, status=status)
 
@@ -220,7 +237,11 @@ class MlflowLogger(Callback):
         candidate, outcome = result.job.candidate, result.outcome
         step = entry["step"]
         job = result.job
-        self.tracker.log_evaluation(step, candidate, outcome, {"job": job.key, "stage": job.stage, "rung": job.rung})
+        tags = {"job": job.key, "stage": job.stage, "rung": job.rung}
+        if candidate.member is not None:  # a population's member (and whom it copied before this step)
+            tags.update(member=candidate.member, **({"copied_from": candidate.copy_from}
+                                                    if candidate.copy_from is not None else {}))
+        self.tracker.log_evaluation(step, candidate, outcome, tags)
         metrics = {"samples_generated": entry["samples_generated"], "train_samples": entry["train_samples"]}
         # Numbers a policy puts on its candidates (e.g. ADR's entropy) are logged for monitoring.
         metrics.update({f"policy_{k}": v for k, v in candidate.info.items()
@@ -230,6 +251,8 @@ class MlflowLogger(Callback):
                                                                    if outcome.ok else {})}
         elif outcome.ok:
             metrics["score"] = outcome.score
+            if candidate.member is not None:
+                metrics[f"member{candidate.member}_score"] = outcome.score
         if job.stage == "search" and entry["best_score"] is not None:
             metrics["best_score"] = entry["best_score"]
         self.tracker.log_progress(step, metrics)

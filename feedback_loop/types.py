@@ -18,12 +18,18 @@ class Candidate:
     ``ranges`` (``{name: [low, high]}``) asks the generator to draw those parameters afresh for
     every sample, uniformly within the range (domain randomization); ``params`` holds the values
     of all other parameters. ``info`` is the policy's own bookkeeping (JSON-serializable).
+
+    A population policy (``Policy.members > 1``) names the ``member`` whose persistent learner
+    trains on the candidate, and ``copy_from`` another member whose whole training state (weights,
+    optimizer state, random state) that learner takes over just before (PBT's exploit).
     """
 
     id: int
     params: dict[str, Any]
     ranges: dict[str, list[float]] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    member: int | None = None
+    copy_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +121,9 @@ class Job:
     delivered model, whose weights come back with the result); ``rung`` the search's fidelity rung.
     ``seed_id`` names the data randomness, so that a resumed run regenerates exactly the same batch;
     ``model_seed`` the fresh model's (None: ``learner.seed``); ``with_test`` also scores the test half
-    (reporting only, never fed back).
+    (reporting only, never fed back). ``member`` routes a persistent step to that member's learner
+    (0: the single persistent learner); ``copy_from``: that learner first takes the last told state
+    of member ``copy_from`` (the executor clears it once done, so a redone job never copies twice).
     """
 
     candidate: Candidate
@@ -126,6 +134,8 @@ class Job:
     model_seed: int | None = None
     stage: str = "search"
     rung: int = 0
+    member: int = 0
+    copy_from: int | None = None
 
     @property
     def key(self) -> str:
@@ -135,13 +145,14 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate.to_dict(), "fidelity": asdict(self.fidelity), "seed_id": self.seed_id,
                 "kind": self.kind, "with_test": self.with_test, "model_seed": self.model_seed, "stage": self.stage,
-                "rung": self.rung}
+                "rung": self.rung, "member": self.member, "copy_from": self.copy_from}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Job":
         return cls(Candidate.from_dict(data["candidate"]), Fidelity(**data["fidelity"]), int(data["seed_id"]),
                    data.get("kind", "evaluate"), bool(data.get("with_test", False)), data.get("model_seed"),
-                   data.get("stage", "search"), int(data.get("rung", 0)))
+                   data.get("stage", "search"), int(data.get("rung", 0)), int(data.get("member", 0)),
+                   data.get("copy_from"))
 
 
 @dataclass

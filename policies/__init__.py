@@ -12,6 +12,7 @@ from .adr import ADRPolicy
 from .adversarial import AdversarialPolicy
 from .base import Candidate, LearnerMode, Outcome, Policy
 from .optuna_policy import SAMPLERS, OptunaPolicy
+from .pbt import PBTPolicy
 from .random_search import RandomSearch
 from .reinforce import ReinforcePolicy
 from .space import ParamCodec
@@ -24,6 +25,7 @@ POLICIES: dict[str, type[Policy]] = {
     "reinforce": ReinforcePolicy,
     "adversarial": AdversarialPolicy,
     "adr": ADRPolicy,
+    "pbt": PBTPolicy,
 }
 
 
@@ -36,6 +38,6 @@ def make_policy(name: str, *, param_space: spaces.Dict, nominal_params: dict, se
 
 __all__ = [
     "Candidate", "LearnerMode", "Outcome", "Policy", "OptunaPolicy", "RandomSearch", "UniformDR",
-    "ReinforcePolicy", "AdversarialPolicy", "ADRPolicy",
+    "ReinforcePolicy", "AdversarialPolicy", "ADRPolicy", "PBTPolicy",
     "ParamCodec", "POLICIES", "SAMPLERS", "make_policy",
 ]

@@ -29,6 +29,9 @@ class Policy(abc.ABC):
     """
 
     learner_mode: LearnerMode = "per_candidate"
+    members: int = 1
+    """Persistent learners the policy trains at once: more than 1 for a population (PBT), whose
+    candidates name their ``member`` (and ``copy_from`` to take another member's training state)."""
     supports_pruning: bool = False
     """True for a policy that judges intermediate results itself (``report``), e.g. Optuna with a pruner."""
 
@@ -44,7 +47,8 @@ class Policy(abc.ABC):
 
     @abc.abstractmethod
     def ask(self, n: int = 1) -> list[Candidate]:
-        """Propose ``n`` candidates to evaluate next (pending ones may still be out)."""
+        """Propose ``n`` candidates to evaluate next (pending ones may still be out). A population
+        policy may return fewer (none) while it waits for a generation's outcomes."""
 
     @abc.abstractmethod
     def tell(self, candidate: Candidate, outcome: Outcome) -> None:

@@ -2,14 +2,17 @@
 whether they run in Ray actors on a cluster or in this process.
 
 Contract (``Executor``):
-- ``start(initial_state)``: bring up workers; a persistent executor's learner starts from
-  ``initial_state`` (a resumed run) or from scratch (None).
+- ``start(initial_state, member_states)``: bring up workers; a persistent executor's learner starts
+  from ``initial_state`` (a resumed run) or from scratch (None); a population's member ``m`` from
+  ``member_states[m]`` (member 0 may also come as ``initial_state``).
 - ``capacity``: how many jobs the executor wants in flight (so the next data renders while
   learners train).
 - ``submit(job)``: queue a job; never blocks on its data or its training.
 - ``wait(timeout)``: the results finished so far (possibly none). A persistent executor returns
   them in the order its learner trained them, and hides a learner's death: it restores the learner
-  once to its last returned state and redoes the lost jobs in order.
+  once to its last returned state and redoes the lost jobs in order. A persistent step goes to its
+  ``Job.member``'s learner; with ``copy_from`` that learner first takes the last returned state of
+  member ``copy_from``, and ``take_copies()`` hands such copied-in states to the checkpoint.
 - ``in_flight()``: jobs submitted, not yet returned, oldest first (they go into the checkpoint).
 - ``cancel()``: drop everything in flight and return those jobs (to be redone on resume).
 - ``test_score(state)``: test accuracy of a persistent model state (None without a test set).
@@ -60,7 +63,8 @@ class Executor(abc.ABC):
         """Jobs wanted in flight."""
 
     @abc.abstractmethod
-    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+    def start(self, initial_state: dict[str, Any] | None = None,
+              member_states: dict[int, dict[str, Any] | None] | None = None) -> None:
         """Bring up the workers (a persistent learner from ``initial_state``, or fresh)."""
 
     @abc.abstractmethod
@@ -82,6 +86,11 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def test_score(self, state: dict[str, Any]) -> float | None:
         """Test accuracy of a persistent learner's state (None when there is no test set)."""
+
+    def take_copies(self) -> dict[int, dict[str, Any] | None]:
+        """Members whose learner took another member's state since the last call, with that state
+        (it is the member's state until its next result; the loop checkpoints it)."""
+        return {}
 
     def after_results(self, ledger: Any) -> None:
         """Housekeeping after results were recorded (e.g. refreshing a refiner); nothing by default."""

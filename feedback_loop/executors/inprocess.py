@@ -32,6 +32,9 @@ class InProcessExecutor(Executor):
         self.learner = TaskLearner(learner, input_shape, num_classes,
                                    real=(real.x_val, real.y_val, real.x_test, real.y_test))
         self._queue: list[Job] = []
+        self._states: dict[int, dict[str, Any]] = {}  # persistent member -> its last returned state
+        self._holding: int | None = None  # the member whose model the learner holds right now
+        self._copies: dict[int, dict[str, Any] | None] = {}
 
     @classmethod
     def for_run(cls, prepared: Any, **options: Any) -> "InProcessExecutor":
@@ -44,14 +47,38 @@ class InProcessExecutor(Executor):
     def capacity(self) -> int:
         return self._capacity
 
-    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+    def start(self, initial_state: dict[str, Any] | None = None,
+              member_states: dict[int, dict[str, Any] | None] | None = None) -> None:
+        self._states = {m: state for m, state in (member_states or {}).items() if state}
         if initial_state:
-            self.learner.set_state(initial_state)
-        else:
-            self.learner.reset()
+            self._states[0] = initial_state
+        self._holding = None
 
     def submit(self, job: Job) -> None:
+        if job.kind == "step" and job.copy_from is not None:  # exploit, as the Ray executor does it
+            state = self._states.get(job.copy_from)
+            if state:
+                self._states[job.member] = state
+            else:
+                self._states.pop(job.member, None)
+            self._copies[job.member] = state
+            if self._holding == job.member:
+                self._holding = None
+            job = dataclasses.replace(job, copy_from=None)
         self._queue.append(job)
+
+    def _hold(self, member: int) -> None:
+        """One learner serves every member: it takes the member's last state when another one held it."""
+        if self._holding != member:
+            if member in self._states:
+                self.learner.set_state(self._states[member])
+            else:
+                self.learner.reset(member)
+            self._holding = member
+
+    def take_copies(self) -> dict[int, dict[str, Any] | None]:
+        copies, self._copies = self._copies, {}
+        return copies
 
     def wait(self, timeout: float = 0.0) -> list[Result]:
         if not self._queue:
@@ -70,8 +97,15 @@ class InProcessExecutor(Executor):
             y = np.concatenate([b[1] for b in batches])
             samples = len(x)
             if job.kind == "step":
+                self._hold(job.member)
+                self._holding = None  # until the step is through (a failed one leaves it half-trained)
                 outcome = self.learner.step(x, y, job.fidelity.epochs, with_test=job.with_test)
-                return Result(job, outcome, self.learner.get_state())
+                if not outcome.ok:  # as on Ray: the member goes on from its last good state
+                    return Result(job, outcome)
+                state = self.learner.get_state()
+                self._states[job.member], self._holding = state, job.member
+                return Result(job, outcome, state)
+            self._holding = None  # a fresh model moves torch's global generator
             final = job.stage == "final"
             outcome = self.learner.evaluate(x, y, job.fidelity.epochs, with_test=job.with_test, seed=job.model_seed,
                                             keep_model=final)
@@ -90,4 +124,5 @@ class InProcessExecutor(Executor):
 
     def test_score(self, state: dict[str, Any]) -> float | None:
         self.learner.set_state(state)
+        self._holding = None
         return self.learner.test_score()

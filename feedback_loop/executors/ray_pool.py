@@ -3,8 +3,11 @@
 The driver never ``ray.get``s between stages: a job's shard refs go straight to a learner, more
 jobs are in flight than there are learners (so the next data renders while learners train), and
 results are taken in the order they finish (``ray.wait``). In persistent mode (one learner trains
-on) results are taken in the order the learner trains them, and a dead learner is restored once to
-its last returned state, after which its lost jobs are redone in order: the loop never sees it.
+on; a population: one learner per member, each job routed to its ``Job.member``) each learner's
+results are taken in the order it trains them, and a dead learner is restored once to its last
+returned state, after which its lost jobs are redone in order: the loop never sees it. A job with
+``copy_from`` first gives its member's learner the source member's last returned state (PBT's
+exploit: weights, optimizer state and random state).
 """
 
 from __future__ import annotations
@@ -59,11 +62,13 @@ class RayExecutor(Executor):
 
     def __init__(self, config: Config, real: RealData, *, input_shape: tuple[int, ...], num_classes: int,
                  persistent: bool, run_id: str, run_dir: Path, nominal_params: dict[str, Any],
-                 on_refiner_losses: Callable[[list[dict[str, float]]], None] | None = None) -> None:
+                 on_refiner_losses: Callable[[list[dict[str, float]]], None] | None = None,
+                 members: int = 1) -> None:
         self.config = config
         self.real = real
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.persistent = persistent
+        self.members = max(1, int(members)) if persistent else 1  # persistent learners (a population: > 1)
         self.prefix = f"feedback-loop-{run_id}"
         self.run_dir = Path(run_dir)
         self.on_refiner_losses = on_refiner_losses
@@ -76,8 +81,9 @@ class RayExecutor(Executor):
         self._redo: list[Job] = []  # a dead persistent learner's jobs, resubmitted once it is restored
         self._retry: list[tuple[float, Job]] = []  # (when, job): jobs lost with an actor or a node
         self._lost: dict[tuple, int] = {}  # job key -> times lost so far
-        self._restore_point: dict[str, np.ndarray] | None = None
-        self.restores = 0  # times the persistent learner died and was restored in this session
+        self._restore_point: dict[int, dict[str, np.ndarray] | None] = {}  # member -> its last returned state
+        self._copies: dict[int, dict[str, np.ndarray] | None] = {}  # member -> state copied in, not yet taken
+        self.restores = 0  # times a persistent learner died and was restored in this session
         self._next_generator = 0
 
     # -- start and stop ---------------------------------------------------------------------------
@@ -85,10 +91,11 @@ class RayExecutor(Executor):
     def capacity(self) -> int:
         return len(self.learners) * (1 + self.config.resources.prefetch)
 
-    def start(self, initial_state: dict[str, Any] | None = None) -> None:
+    def start(self, initial_state: dict[str, Any] | None = None,
+              member_states: dict[int, dict[str, Any] | None] | None = None) -> None:
         res = self.config.resources
         ensure_ray(res.ray_address)
-        learners = 1 if self.persistent else res.learners  # a persistent policy trains one model
+        learners = self.members if self.persistent else res.learners  # a persistent policy trains its own models
         generators = learners if res.placement == "pack" else res.generators
         refiner = self.config.refiner
         if not joins_a_cluster(res.ray_address):
@@ -116,8 +123,11 @@ class RayExecutor(Executor):
             for i in range(learners)]
         self._load = [0] * learners
         if self.persistent:
-            self._restore_point = initial_state or None
-            self._give_state(self.learners[0])
+            self._restore_point = {m: (member_states or {}).get(m) or None for m in range(learners)}
+            if initial_state:
+                self._restore_point[0] = initial_state
+            for index in range(learners):
+                self._give_state(index)
         if refiner.name != "none":
             self.refiner = RefinerStage(refiner, self.run_dir, f"{self.prefix}-refiner", res.max_restarts,
                                         self.real.x_val, self.on_refiner_losses)
@@ -142,7 +152,15 @@ class RayExecutor(Executor):
                                                           data_seed(self.config.seed, seed_id, shard))
 
     def submit(self, job: Job) -> None:
-        index = int(np.argmin(self._load))
+        if self.persistent and job.kind == "step":
+            index = job.member
+            if job.copy_from is not None:  # exploit: this member's learner takes over the source's state
+                state = self._restore_point.get(job.copy_from)
+                self._restore_point[index] = self._copies[index] = state
+                self._give_state(index, wait=False)  # the actor runs it before the step below
+                job = dataclasses.replace(job, copy_from=None)  # done: a redone job must not copy again
+        else:
+            index = int(np.argmin(self._load))
         candidate = job.candidate
         shards = [self._shard(candidate.params, candidate.ranges, size, job.seed_id, i,
                               generator=index if self.slots else None)  # packed: the slot's own generator
@@ -178,23 +196,32 @@ class RayExecutor(Executor):
         self._resubmit_lost(timeout)
         if not self._calls:
             return []
-        # The persistent learner trains its jobs in submission order: take them in that order too,
-        # so the state that comes with each result is the latest one.
-        refs = list(self._calls)[:1] if self.persistent else list(self._calls)
+        # A persistent learner trains its jobs in submission order: take each learner's in that order
+        # too, so the state that comes with each result is its latest one.
+        if self.persistent:
+            oldest: dict[int, ray.ObjectRef] = {}
+            for ref, call in self._calls.items():
+                oldest.setdefault(call.learner, ref)
+            refs = list(oldest.values())
+        else:
+            refs = list(self._calls)
         done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
         results = []
         for ref in done:
             call = self._calls.pop(ref)
             self._load[call.learner] -= 1
             result = self._collect(ref, call)
-            if result is None:  # the persistent learner died: restore it once, redo its jobs in order
-                self._redo_after([call.job], self._restore)
+            if result is None:  # a persistent learner died: restore it once, redo its jobs in order
+                self._redo_after([call.job], lambda: self._restore(call.learner), call.learner)
                 return results
-            if not result.outcome.ok and result.lost and self._retry_lost(call.job, result.outcome.error):
+            # A per-candidate job lost with an actor or node runs again later; a persistent step does
+            # not (a step moved later would change the order its learner trains in): it fails.
+            if (not self.persistent and not result.outcome.ok and result.lost
+                    and self._retry_lost(call.job, result.outcome.error)):
                 continue
             results.append(result)
             if call.trained_and_failed:  # a step that raised mid-training: undo what it trained
-                self._redo_after([], lambda: self._give_state(self.learners[0]))
+                self._redo_after([], lambda: self._give_state(call.learner), call.learner)
         return results
 
     def _retry_lost(self, job: Job, error: str | None) -> bool:
@@ -222,12 +249,12 @@ class RayExecutor(Executor):
         for job in due:
             self.submit(job)
 
-    def _redo_after(self, lost: list[Job], restore: Callable[[], None]) -> None:
-        """Take every job in flight back, ``restore`` the learner, then submit ``lost`` and those jobs
-        again in their order (the learner trains them on the restored state)."""
-        self._redo = lost + [c.job for c in self._calls.values()]
-        self._calls.clear()
-        self._load = [0] * len(self.learners)
+    def _redo_after(self, lost: list[Job], restore: Callable[[], None], learner: int) -> None:
+        """Take every job in flight on ``learner`` back, ``restore`` it, then submit ``lost`` and those
+        jobs again in their order (the learner trains them on the restored state)."""
+        self._redo = lost + [c.job for c in self._calls.values() if c.learner == learner]
+        self._calls = {ref: c for ref, c in self._calls.items() if c.learner != learner}
+        self._load[learner] = 0
         restore()
         redo, self._redo = self._redo, []
         for job in redo:
@@ -238,7 +265,7 @@ class RayExecutor(Executor):
         try:
             raw = ray.get(ref)
         except RayError as err:  # the generator or refiner raised or died, or the learner died
-            if self.persistent and self._is_learner_death(err):
+            if self.persistent and self._is_learner_death(err, call.learner):
                 return None
             return Result(call.job, failed_outcome(err), lost=lost_to_infrastructure(err))
         if self.persistent and raw.get("restarted"):  # died between calls: this one did not train
@@ -247,7 +274,7 @@ class RayExecutor(Executor):
         outcome = Outcome.from_dict(raw)
         call.trained_and_failed = self.persistent and call.job.kind == "step" and not outcome.ok
         if state is not None and call.job.kind == "step":
-            self._restore_point = state
+            self._restore_point[call.learner] = state
         if call.realism is not None and outcome.ok:
             # The discriminator's mean realism of the batch: a signal where real labels are scarce.
             try:
@@ -257,16 +284,16 @@ class RayExecutor(Executor):
         return Result(call.job, outcome, state)
 
     # -- the persistent learner's deaths ------------------------------------------------------------
-    def _is_learner_death(self, err: RayError) -> bool:
+    def _is_learner_death(self, err: RayError, learner: int) -> bool:
         """Whether the persistent learner itself was lost, not a generator or refiner feeding it.
 
         A dead input surfaces as a RayTaskError naming the input's actor. Restoring a learner that
         was not lost is harmless (its whole state is set), so anything else counts as a loss."""
         if isinstance(err, RayActorError):
-            return getattr(err, "actor_id", None) in (None, self.learners[0]._actor_id.hex())
+            return getattr(err, "actor_id", None) in (None, self.learners[learner]._actor_id.hex())
         return not isinstance(err, RayTaskError)  # e.g. OutOfMemoryError; a RayTaskError: its inputs failed
 
-    def _restore(self, wait_seconds: float = 120.0) -> None:
+    def _restore(self, index: int, wait_seconds: float = 120.0) -> None:
         """Ray restarts a dead learner with no model: wait until it is back, then give it its last
         returned state, so the lost jobs are redone on it; never let it train on from scratch."""
         retries = self.config.resources.max_task_retries
@@ -276,7 +303,7 @@ class RayExecutor(Executor):
                 f"resources.max_task_retries: the persistent learner died {self.restores + 1} times in this "
                 f"session (at most {retries} are survived). {resume} (raise resources.max_task_retries to tolerate more)")
         self.restores += 1
-        learner = self.learners[0]
+        learner = self.learners[index]
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
@@ -292,16 +319,22 @@ class RayExecutor(Executor):
                         f"(max_restarts={self.config.resources.max_restarts}). {resume}")
                 time.sleep(0.5)
         try:
-            self._give_state(learner)
+            self._give_state(index)
         except RayError as err:
             raise LearnerLostError(f"the persistent learner died again while its state was restored ({err}). "
                                    f"{resume}") from err
 
-    def _give_state(self, learner) -> None:
-        if self._restore_point:
-            ray.get(learner.set_state.remote(self._restore_point))
-        else:
-            ray.get(learner.reset.remote())
+    def _give_state(self, index: int, wait: bool = True) -> None:
+        """Learner ``index`` takes its member's restore point, or starts afresh (member m's model from
+        ``learner.seed + m``)."""
+        learner, state = self.learners[index], self._restore_point.get(index)
+        ref = learner.set_state.remote(state) if state else learner.reset.remote(index)
+        if wait:
+            ray.get(ref)
+
+    def take_copies(self) -> dict[int, dict[str, Any] | None]:
+        copies, self._copies = self._copies, {}
+        return copies
 
     # -- extras ----------------------------------------------------------------------------------
     def test_score(self, state: dict[str, Any]) -> float | None:

@@ -56,6 +56,7 @@ class TaskLearner:
         self.model: torch.nn.Module | None = None  # the persistent model, created by the first step
         self.optimizer: torch.optim.Optimizer | None = None
         self.generator: torch.Generator | None = None
+        self._fresh_seed = self.init_seed  # the next fresh persistent model's init and minibatch seed
 
     def set_real(self, x_val, y_val, x_test=None, y_test=None) -> None:
         scale = self.settings.input_scale
@@ -109,7 +110,7 @@ class TaskLearner:
         start = time.perf_counter()
         xt, yt = self._batch(x, y)
         if self.model is None:
-            self._new_persistent_model(generator_seed=self.init_seed)
+            self._new_persistent_model(generator_seed=self._fresh_seed, model_seed=self._fresh_seed)
         fresh = evaluate(self.model, xt, yt, self.num_classes)
         settings = dataclasses.replace(self.settings, epochs=int(epochs))
         final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer)
@@ -151,12 +152,14 @@ class TaskLearner:
         if CUDA_RNG_KEY in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(torch.as_tensor(np.array(state[CUDA_RNG_KEY]), dtype=torch.uint8), self.device)
 
-    def reset(self) -> None:
-        """Forget the persistent model: the next step starts a fresh one."""
+    def reset(self, member: int = 0) -> None:
+        """Forget the persistent model: the next step starts a fresh one, seeded ``learner.seed +
+        member`` (a population's members start from different models)."""
         self.model, self.optimizer, self.generator = None, None, None
+        self._fresh_seed = self.init_seed + int(member)
 
-    def _new_persistent_model(self, generator_seed: int) -> None:
-        self.model = self.new_model()
+    def _new_persistent_model(self, generator_seed: int, model_seed: int | None = None) -> None:
+        self.model = self.new_model(model_seed)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr,
                                           weight_decay=self.settings.weight_decay)
         self.generator = torch.Generator().manual_seed(generator_seed)

@@ -24,8 +24,12 @@ class FifoScheduler(Scheduler):
             if self.queue:
                 jobs.append(self.queue.pop(0))
             else:
-                candidate = self.policy.ask(1)[0]
-                jobs.append(Job(candidate, self.fidelity, seed_id=candidate.id, kind=self.kind))
+                asked = self.policy.ask(1)
+                if not asked:  # a population waits for its generation's outcomes
+                    break
+                candidate = asked[0]
+                jobs.append(Job(candidate, self.fidelity, seed_id=candidate.id, kind=self.kind,
+                                member=candidate.member or 0, copy_from=candidate.copy_from))
         return jobs
 
     def tell(self, result: Result) -> None:
