@@ -168,7 +168,10 @@ def markdown_table(rows: list[dict[str, Any]], target: float | None, comparison_
 def _log_comparison(base: Config, comparison_id: str, run_dir: Path, figure: Any, tracking_uri: str | None) -> None:
     from .tracking import Tracker, resolve_tracking_uri
 
-    tracker = Tracker(resolve_tracking_uri(tracking_uri or base.tracking.tracking_uri), base.tracking.experiment or base.name)
+    uri = resolve_tracking_uri(tracking_uri or base.tracking.tracking_uri)
+    if uri == "none":  # no MLflow: the table and the plot stay in the run directory
+        return
+    tracker = Tracker(uri, base.tracking.experiment or base.name)
     run = tracker.client.create_run(tracker.experiment_id, run_name=f"compare-{comparison_id}",
                                     tags={"comparison_id": comparison_id, "kind": "comparison"})
     run_id = run.info.run_id

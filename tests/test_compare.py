@@ -56,3 +56,16 @@ def test_compare_at_equal_compute_gives_uniform_dr_the_whole_budget_in_one_model
     assert int(rows["uniform"]["train_samples"]) == 6000 and rows["uniform"]["evaluations"] == "0"  # no search
     assert int(rows["random"]["train_samples"]) <= 6000 and int(rows["random"]["evaluations"]) >= 10
     assert all(float(r["test_score"]) > 0 for r in rows.values())
+
+
+def test_compare_runs_pbt_at_equal_compute_without_mlflow(ray_session, tmp_path):
+    """The population policy takes part at the same train_samples; tracking 'none' writes no MLflow."""
+    run_dir = tmp_path / "cmp"
+    assert main(["compare", "examples/gaussian_mixture.yaml", "--policies", "uniform,pbt", "--seeds", "1",
+                 "--budget-train-samples", "12000", "--run-dir", str(run_dir), "--tracking-uri", "none",
+                 "--no-progress", "--set", "resources.learner_cpus=0.3", "--set", "learner.persistent_samples=300",
+                 "--set", "learner.epochs=2", "--set", "policy_options={pbt: {population: 2, interval: 2}}",
+                 "--set", "name=test-compare-pbt"]) == 0
+    rows = {r["policy"]: r for r in csv.DictReader((run_dir / "compare.csv").open())}
+    assert int(rows["pbt"]["train_samples"]) == 12000 == int(rows["uniform"]["train_samples"])
+    assert float(rows["pbt"]["test_score"]) > 0 and not (tmp_path / "mlruns").exists()
