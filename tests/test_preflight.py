@@ -33,7 +33,7 @@ def refused(path: str, overrides: list[str], *needles: str) -> str:
 
 
 BAD = [
-    (["policy.name=foo"], ["policy.name:", "'foo'", "adr, adversarial, optuna, random, reinforce, uniform"]),
+    (["policy.name=foo"], ["policy.name:", "'foo'", "adr, adversarial, optuna, pbt, random, reinforce, uniform"]),
     (["policy.sampler=foo"], ["policy.sampler:", "'foo'", "cmaes, gp, qmc, random, tpe"]),
     (["policy.options={bogus: 1}"], ["policy.options.bogus:", "policy 'optuna'", "allowed: pruner, sampler"]),
     (["policy.name=reinforce", "policy.options={population: abc}"],
