@@ -92,7 +92,7 @@ def main() -> None:
     if args.best_params:
         settings["best"] = load_best(args.best_params)
     if not ray.is_initialized():
-        ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(address="local", num_cpus=args.workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     seeds = [1000 + k for k in range(args.seeds)]
     refs = {name: [refiner_trial.remote(p, r, learner, refiner, s, name == "nominal" and k == 0)
                    for k, s in enumerate(seeds)] for name, (p, r) in settings.items()}

@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     work = Path(tempfile.mkdtemp(prefix="feedback-loop-soak-"))
     config = load_config("examples/gaussian_mixture.yaml", [
         f"budget.evaluations={args.evaluations}", f"learner.samples={args.samples}", f"learner.epochs={args.epochs}",

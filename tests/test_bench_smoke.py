@@ -59,6 +59,7 @@ def test_every_bench_script_is_covered():
 def test_bench_script_runs_and_prints_one_json_line_last(script, tmp_path):
     args, field = SCRIPTS[script]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env.pop("RAY_ADDRESS", None)  # each script starts its own Ray, never the test session's
     if script in RUN_FIRST:
         made = subprocess.run([sys.executable, "-m", "feedback_loop.cli", *(a.replace("{tmp}", str(tmp_path))
                                                                             for a in RUN_FIRST[script])],
