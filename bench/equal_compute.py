@@ -6,7 +6,7 @@ For every seed, on the real *test* half (touched only here, to report):
   the delivered model, all inside ``--train-samples``;
 - ``persistent``: a persistent policy (default ``adr``) spending the same budget on its one model;
 - ``population``: a population policy (default ``pbt``) spending the same budget on its members' steps,
-  delivering its best member at the end (``--population ''`` skips it); its learners' CPU shares are
+  delivering as its policy's ``deliver`` says (``--population ''`` skips it); its learners' CPU shares are
   lowered to fit this machine when the config's would not;
 - ``uniform_dr``: one model on fresh uniform-DR data with the whole budget; its samples/epochs split
   is chosen on the *validation* half among ``--uniform-epochs`` (that choice is not charged to it);

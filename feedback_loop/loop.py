@@ -231,7 +231,7 @@ class LoopRunner:
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
                                                self.persistent and not population))
-        if population:  # the population's best member at the end, its lineage and parameter schedule
+        if population:  # the population's delivered state (its policy's `deliver`), lineage and schedule
             summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      self.policy, self.executor if self.final_scores else None))
             self.tracker.log_population(summary["population"])

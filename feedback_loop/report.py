@@ -144,27 +144,38 @@ def delivered_diagnostics(run_dir: Path, real: Any, num_classes: int) -> tuple[d
 
 def deliver_population(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger, policy: Any,
                        executor: Executor | None) -> dict[str, Any]:
-    """A population's delivered model: the member with the best validation score at the end (its
-    latest state, as ``model.npz``), tested on the test half when ``executor`` is given; and the
-    population's report (members, lineage, parameter schedule) for ``summary.json``."""
+    """A population's delivered model, tested on the test half when ``executor`` is given, and the
+    population's report (members, lineage, parameter schedule) for ``summary.json``.
+
+    The policy's ``deliver`` says which state: ``best_state``, the state with the best validation
+    score any member reached (kept as ``best_weights_file``, as a persistent learner's), or
+    ``best_member``, the latest state of the member with the best validation score at the end."""
     population = policy.report()
-    member = policy.best_member()
-    out: dict[str, Any] = {"population": population, "delivered_member": member}
-    if member is None or not checkpointer.files.get(member_field(member)):
+    out: dict[str, Any] = {"population": population, "delivered_member": None}
+    if getattr(policy, "deliver", "best_member") == "best_state" and ledger.best is not None:
+        candidate = Candidate.from_dict(ledger.best["candidate"])
+        field, member, score = "best_weights_file", candidate.member, ledger.best_score
+        params, step = candidate.params, candidate.info.get("generation")
+    else:
+        member = policy.best_member()
+        if member is None:
+            return out
+        field, score = member_field(member), population["members"][member]["latest_score"]
+        params, step = population["members"][member]["params"], population["generations"]
+    if not checkpointer.files.get(field):
         return out
-    state = checkpointer.load_file(member_field(member))
+    state = checkpointer.load_file(field)
     test_score = None
     if executor is not None:
         try:
             test_score = executor.test_score(state)
         except Exception as err:  # a dead learner: report without this score
             logger.warning("the delivered member could not be tested: %s", err)
-    params = population["members"][member]["params"]
     save_delivered(run_dir, state, prepared,
                    Job(Candidate(id=-1, params=params, member=member),
                        Fidelity(ledger.samples_generated, prepared.config.learner.persistent_epochs),
-                       seed_id=-1, stage="final", member=member))
-    return {**out, "delivered_val_score": population["members"][member]["latest_score"],
+                       seed_id=-1, stage="final", member=member or 0))
+    return {**out, "delivered_member": member, "delivered_generation": step, "delivered_val_score": score,
             "delivered_test_score": test_score, "test_score": test_score, "model_file": MODEL_FILE}
 
 

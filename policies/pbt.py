@@ -23,7 +23,9 @@ source has trained past the generation's end when its state is copied.
 Members start at ``enqueue`` (the loop passes nominal and, for a simulator that declares ranges,
 uniform DR), the rest uniformly over ``param_space``. ``lineage`` (who copied whom, in which
 generation) and ``schedule`` (every member's parameters and score per generation) are reported in
-``summary.json``; the delivered model is the member with the best validation score at the end.
+``summary.json``. The delivered model (``deliver``) is by default the best state any member reached,
+chosen on validation as a persistent learner's is (``best_state``), or the member with the best
+validation score at the end (``best_member``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from gymnasium import spaces
 from .base import Candidate, Outcome, Policy
 from .space import ParamCodec
 
+DELIVER = ("best_state", "best_member")  # what a population delivers: see PBTPolicy's docstring
+
 
 class PBTPolicy(Policy):
     """Population Based Training of persistent learners over generation parameters.
@@ -47,6 +51,8 @@ class PBTPolicy(Policy):
       quantile: fraction of the population that copies (bottom) and is copied (top).
       resample_prob: probability that explore resamples a parameter instead of perturbing it.
       factors: multipliers explore draws from for a continuous parameter (clipped to its bounds).
+      deliver: ``best_state`` (the state with the best validation score any member reached) or
+        ``best_member`` (the latest state of the member with the best validation score at the end).
     """
 
     learner_mode = "persistent"
@@ -63,6 +69,7 @@ class PBTPolicy(Policy):
         resample_prob: float = 0.25,
         factors: list[float] | None = None,
         enqueue: list[dict[str, Any]] | None = None,
+        deliver: str = "best_state",
     ) -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
         if population < 2:
@@ -73,6 +80,8 @@ class PBTPolicy(Policy):
             raise ValueError(f"quantile must be in (0, 0.5], got {quantile}")
         if not 0.0 <= resample_prob <= 1.0:
             raise ValueError(f"resample_prob must be in [0, 1], got {resample_prob}")
+        if deliver not in DELIVER:
+            raise ValueError(f"deliver must be one of {', '.join(DELIVER)}, got {deliver!r}")
         factors = [1.2, 0.8] if factors is None else [float(f) for f in factors]
         if not factors or any(not f > 0 for f in factors):
             raise ValueError(f"factors must be positive multipliers, got {factors}")
@@ -81,6 +90,7 @@ class PBTPolicy(Policy):
         self.quantile = float(quantile)
         self.resample_prob = float(resample_prob)
         self.factors = factors
+        self.deliver = deliver
         self._codec = ParamCodec(param_space)
         self._rng = np.random.default_rng(seed)
 
@@ -181,7 +191,8 @@ class PBTPolicy(Policy):
                    for m in range(self.members) if m in self._last]
         return {
             "population": self.members, "interval": self.interval, "quantile": self.quantile,
-            "resample_prob": self.resample_prob, "factors": list(self.factors), "generations": self._generation,
+            "resample_prob": self.resample_prob, "factors": list(self.factors), "deliver": self.deliver,
+            "generations": self._generation,
             "members": [{"member": m, "params": dict(self._params[m]), "latest_score": self._latest[m],
                          "copies": sum(1 for e in self.lineage if e["member"] == m)} for m in range(self.members)],
             "lineage": [dict(e) for e in self.lineage],

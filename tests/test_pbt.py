@@ -97,7 +97,8 @@ def test_exploit_copies_the_full_training_state_in_process(tmp_path):
 
 
 def test_pbt_run_delivers_the_best_member_with_lineage_and_schedule(tmp_path):
-    summary = in_process(tiny("pbt", 16, POPULATION), tmp_path / "run", capacity=4).run(progress=False)
+    config = tiny("pbt", 16, "policy.options={population: 3, interval: 2, deliver: best_member}")
+    summary = in_process(config, tmp_path / "run", capacity=4).run(progress=False)
     population = summary["population"]
     assert summary["status"] == "finished" and summary["evaluations"] == 16
     assert summary["train_samples"] == 16 * 150  # every step is persistent_samples × persistent_epochs
@@ -113,6 +114,22 @@ def test_pbt_run_delivers_the_best_member_with_lineage_and_schedule(tmp_path):
     assert sorted({h["member"] for h in history}) == [0, 1, 2]
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert on_disk["population"]["lineage"] == population["lineage"]
+
+
+def test_pbt_delivers_the_best_state_any_member_reached_by_default(tmp_path):
+    """The default ``deliver: best_state``: the step with the best validation score of the whole run
+    (model selection on validation, as a persistent learner's), its member and parameters."""
+    summary = in_process(tiny("pbt", 16, POPULATION), tmp_path / "run", capacity=4).run(progress=False)
+    history = [h for h in runs.history(tmp_path / "run") if h["score"] is not None]
+    best = max(history, key=lambda h: h["score"])  # the first of equals is the ledger's best
+    assert summary["population"]["deliver"] == "best_state"
+    assert summary["delivered_val_score"] == best["score"] == summary["best_score"]
+    assert summary["delivered_member"] == best["member"]
+    model = load_model(tmp_path / "run")
+    real = prepare_run(tiny("pbt", 16, POPULATION)).real
+    assert np.mean(model.predict(real.x_val) == real.y_val) == pytest.approx(best["score"], abs=1e-6)
+    assert np.mean(model.predict(real.x_test) == real.y_test) == pytest.approx(summary["delivered_test_score"],
+                                                                              abs=1e-6)
 
 
 @pytest.mark.parametrize("crash_after", [3, 6, 8])
