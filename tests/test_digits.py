@@ -189,6 +189,29 @@ def test_uniform_dr_draws_each_factor_uniformly_over_its_physical_bounds(env):
         assert stats.kstest(unit, "uniform").pvalue > 1e-3, factor
 
 
+def test_min_width_stretches_narrow_digits_to_it_and_leaves_wide_ones(env):
+    """A 1 narrower than ``min_width`` × 32 px is stretched horizontally until its ink spans that
+    width (as a bitmap normalizer that keeps a minimum width would); a digit already wider is the
+    same bitmap; at 0 nothing is stretched."""
+    upright = {**pinned(env, "slant", 0.0), **pinned(env, "rotation", 0.0), **pinned(env, "stroke_width", 3.0)}
+
+    def ink_widths(digit, variant, min_width):
+        bitmaps = env.render_variant(digit, variant, 50, seed=4, bitmaps=True,
+                                     params={**upright, **pinned(env, "min_width", min_width)})
+        ink = bitmaps.any(1)
+        return bitmaps, ink.shape[1] - ink[:, ::-1].argmax(1) - ink.argmax(1)
+
+    thin, thin_width = ink_widths(1, "stroke", 0.0)
+    assert thin_width.max() < 12
+    stretched, stretched_width = ink_widths(1, "stroke", 0.5)
+    assert (stretched_width >= 16).all() and (stretched_width <= 17).all()
+    assert (stretched.sum((1, 2)) > thin.sum((1, 2))).all()  # a bolder 1, same rows
+    np.testing.assert_array_equal(stretched.any(2), thin.any(2))
+    wide, wide_width = ink_widths(0, "oval", 0.0)
+    assert (wide_width > 16).all()
+    np.testing.assert_array_equal(ink_widths(0, "oval", 0.5)[0], wide)
+
+
 def test_extreme_corners_render(env):
     for pick in (lambda sp: float(sp.low), lambda sp: float(sp.high)):
         p = {k: pick(sp) for k, sp in env.param_space.spaces.items()}

@@ -3,7 +3,8 @@
 Each digit has several hand-drawn stroke skeletons (structural variants, see ``glyphs.py``); the
 generation parameters set the *distributions* the simulator samples from: the mixture weights of
 the variants of every digit, and an interval for every geometric factor (slant, rotation, aspect
-ratio, stroke width, control-point jitter, elastic deformation, waist height), from which each
+ratio, stroke width, control-point jitter, elastic deformation, waist height, the normalizer's
+minimum width), from which each
 sample draws uniformly. An interval is encoded one to one by ``{factor}_width`` (the fraction of the
 physical bounds it covers) and ``{factor}_position`` (where it sits; see ``envs/ranges.py``), so it
 is always ordered. Uniform domain randomization is a member of this family: every width at 1.
@@ -43,6 +44,8 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
                 "amplitude (RMS per axis) of a smooth random displacement field"),
     "waist": ("fraction of digit height", -0.2, 0.2, -0.08, 0.08,
               "moves the middle of the digit up (negative) or down (positive): loop sizes of 8, 9, 6, 3"),
+    "min_width": ("fraction of the 32-px box", 0.0, 1.0, 0.0, 0.0,
+                  "narrowest ink the size normalization keeps: narrower digits (a 1) are stretched to it"),
 }
 
 # Scalar (non-range) continuous parameters: name -> (unit, low, high, nominal, meaning)

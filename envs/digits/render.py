@@ -2,9 +2,10 @@
 
 Per sample: pick a glyph (digit variant), jitter its control points, evaluate the centreline at
 ``P`` points (one batched matmul), warp it (waist height, smooth elastic field, aspect, slant,
-rotation), fit the inked bounding box into the 32x32 box preserving the aspect ratio (as the NIST
-preprocessing behind optdigits does), stamp a disk of the stroke radius at every centreline point
-into a binary 32x32 bitmap, and count the on-pixels in 4x4 blocks.
+rotation), fit the inked bounding box into the 32x32 box preserving the aspect ratio, stamp a disk
+of the stroke radius at every centreline point into a binary 32x32 bitmap, stretch a bitmap whose
+ink is narrower than the sample's ``min_width`` horizontally to that width (nearest neighbour, as a
+bitmap normalizer scales a narrow scanned 1), and count the on-pixels in 4x4 blocks.
 
 Why this is fast: the disk stamp is a lookup. For each (radius bin, sub-pixel position) pair a
 table holds the canvas offsets the disk covers (covered offsets point into a cropped-away margin
@@ -132,6 +133,8 @@ class Renderer:
                 glyph[idx], P, sub, jitter_noise[idx], wave_dir[idx], wave_freq[idx], wave_phase[idx]
             )
             bitmap = self._rasterize(pts, radius[idx], stamp)
+            if "min_width" in sub:
+                bitmap = stretch_to_min_width(bitmap, sub["min_width"])
             if bitmaps:
                 out[idx] = bitmap
             else:
@@ -189,6 +192,28 @@ class Renderer:
         canvas = torch.zeros(m * side * side, dtype=torch.uint8, device=pts.device)
         canvas[cells.reshape(-1)] = 1
         return canvas.view(m, side, side)[:, margin:margin + BOX, margin:margin + BOX]
+
+def stretch_to_min_width(bitmap: torch.Tensor, min_width: torch.Tensor) -> torch.Tensor:
+    """Stretch each (BOX, BOX) bitmap whose ink is narrower than ``min_width`` × BOX horizontally,
+    about the ink's centre, so that its ink spans that width (nearest-neighbour column sampling:
+    a scanned bitmap scaled by a normalizer that does not let a digit get narrower than this);
+    wider ink is left as it is."""
+    ink = bitmap.bool().any(1)  # (m, BOX): columns with ink
+    has_ink = ink.any(1)
+    cols = torch.arange(BOX, device=bitmap.device)
+    left = torch.where(ink, cols, BOX).amin(1)
+    right = torch.where(ink, cols, -1).amax(1)
+    width = (right - left + 1).clamp(min=1).to(torch.float32)
+    factor = (min_width * BOX / width).clamp(min=1.0)
+    stretch = has_ink & (factor > 1.0)
+    if not bool(stretch.any()):
+        return bitmap
+    centre = (left + right + 1).to(torch.float32) / 2
+    source = centre[:, None] + (cols[None, :] + 0.5 - BOX / 2) / factor[:, None]
+    source = source.floor().long().clamp(0, BOX - 1)  # (m, BOX) the column each column copies
+    source = torch.where(stretch[:, None], source, cols[None, :])
+    return torch.gather(bitmap, 2, source[:, None, :].expand(-1, BOX, -1))
+
 
 def to_tensor(value, n: int, device: torch.device) -> torch.Tensor:
     """A parameter (scalar or (n,) array) as an (n,) float32 tensor."""
