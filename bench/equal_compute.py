@@ -12,7 +12,12 @@ For every seed, on the real *test* half (touched only here, to report):
   is chosen on the *validation* half among ``--uniform-epochs`` (that choice is not charged to it);
 - ``nominal``: the same, at the simulator's nominal parameters;
 - ``oracle``: the same learner trained to convergence on the real validation half (epochs chosen by
-  3-fold cross-validation inside it), and an RBF SVM (C chosen the same way): the strongest references.
+  3-fold cross-validation inside it), and an RBF SVM (C chosen the same way): the strongest references;
+- with ``--single-fidelity-evaluations N`` (the issue's 120): the config's policy without successive
+  halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``), and how much
+  sooner each loop run's search reached that run's best validation score at full fidelity
+  (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the loop's; None
+  where a loop run never reached it).
 
 Prints one JSON line last. ``python bench/equal_compute.py --train-samples 3000000 --seeds 3``
 """
@@ -31,6 +36,7 @@ import ray
 from feedback_loop.config import load_config
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
+from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import POLICIES, UniformDR
 from feedback_loop.simulators import make_simulator
@@ -60,6 +66,35 @@ def record(result: dict, name: str, values: list[float | None]) -> None:
     result[f"{name}_per_seed"] = [None if v is None else round(v, 4) for v in values]
 
 
+def search_at_full_fidelity(run_dir: Path, fidelity: list[int]) -> list[tuple[float, float]]:
+    """``(elapsed seconds, validation score)`` of a run's successful search evaluations at ``fidelity``."""
+    return [(e["elapsed"], e["score"]) for e in read_history(run_dir)
+            if e["stage"] == "search" and e["score"] is not None and e.get("fidelity") == fidelity]
+
+
+def seconds_to_reach(evaluations: list[tuple[float, float]], target: float) -> float | None:
+    """When the first evaluation scoring at least ``target`` was told (None: never)."""
+    return next((elapsed for elapsed, score in evaluations if score >= target - 1e-12), None)
+
+
+def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[int]) -> dict:
+    """The config's policy at full fidelity for ``--single-fidelity-evaluations`` evaluations (seed 0),
+    and each loop run's speed-up in reaching its best validation score."""
+    n = args.single_fidelity_evaluations
+    run_dir = root / f"single-fidelity-{n}"
+    run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
+                           "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0"],
+             run_dir, args.tracking_uri)
+    single = search_at_full_fidelity(run_dir, full)
+    target = max(score for _, score in single)
+    seconds = seconds_to_reach(single, target)
+    reached = [seconds_to_reach(search_at_full_fidelity(d, full), target) for d in loop_dirs]
+    return {"single_fidelity_evaluations": n, "single_fidelity_best_val": round(target, 4),
+            "single_fidelity_seconds_to_best": round(seconds, 1),
+            "loop_seconds_to_single_fidelity_result": [None if r is None else round(r, 1) for r in reached],
+            "speedup_to_single_fidelity_result": [None if r is None else round(seconds / r, 2) for r in reached]}
+
+
 def fit_learners(config, policy: str) -> list[str]:
     """``resources.learner_cpus`` lowered so that a population's learners (one per member) and the
     generators fit on this Ray (no override when they already do)."""
@@ -82,6 +117,8 @@ def main() -> None:
     ap.add_argument("--population", default="pbt", help="population policy to compare ('' to skip)")
     ap.add_argument("--uniform-epochs", default="10,15,30", help="epochs tried for the one uniform-DR model")
     ap.add_argument("--oracle-epochs", default="15,30,60,120,200", help="epochs tried (by CV) for the oracle")
+    ap.add_argument("--single-fidelity-evaluations", type=int, default=0,
+                    help="also run the policy at full fidelity for this many evaluations (0: skip)")
     ap.add_argument("--run-dir", default="runs/equal-compute")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the loop")
     ap.add_argument("--tracking-uri", default=None)
@@ -101,14 +138,17 @@ def main() -> None:
 
     # the loop and the persistent policy: full runs, each inside the budget
     # the budget is in the run directories' names: a rerun at another budget never reuses these runs
-    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], root / f"loop-{budget}-seed{s}",
-                      args.tracking_uri)
-             for s in seeds]
+    loop_dirs = [root / f"loop-{budget}-seed{s}" for s in seeds]
+    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], d, args.tracking_uri)
+             for s, d in zip(seeds, loop_dirs)]
     record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
     record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
     record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
     result["loop_train_samples"] = [s["train_samples"] for s in loops]
     result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
+    if args.single_fidelity_evaluations:
+        full = [config.learner.samples, config.learner.epochs]
+        result.update(single_fidelity_speedup(args, root, loop_dirs, full))
     if args.persistent:
         persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
                                                     "search.rungs=1", "selection.candidates=0"],

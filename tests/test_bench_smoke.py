@@ -31,7 +31,8 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
                            "--grid", "", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
                                                              '"channels": 8, "blocks": 1}'], "seeds"),
     "equal_compute.py": (["--train-samples", "3000", "--seeds", "1", "--persistent", "adr", "--uniform-epochs", "1,2",
-                          "--oracle-epochs", "1", "--run-dir", "{tmp}/run", "--set", "learner.samples=200",
+                          "--oracle-epochs", "1", "--single-fidelity-evaluations", "2", "--run-dir", "{tmp}/run",
+                          "--set", "learner.samples=200",
                           "--set", "learner.epochs=1", "--set", "learner.persistent_samples=500",
                           "--set", "selection.candidates=1", "--set", "final.samples=300", "--set", "final.epochs=1",
                           "--set", "search.rungs=1"], "loop_minus_uniform_dr"),
