@@ -15,7 +15,7 @@ For every seed, on the real *test* half (touched only here, to report):
   3-fold cross-validation inside it), and an RBF SVM (C chosen the same way): the strongest references;
 - with ``--single-fidelity-evaluations N`` (the issue's 120): the config's policy without successive
   halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``), and how much
-  sooner each loop run's search reached that run's best validation score at full fidelity
+  sooner each loop run's search reached the single-fidelity run's best validation score at full fidelity
   (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the loop's; None
   where a loop run never reached it).
 
@@ -86,6 +86,9 @@ def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[
                            "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0"],
              run_dir, args.tracking_uri)
     single = search_at_full_fidelity(run_dir, full)
+    if not single:  # every evaluation failed, or a persistent policy (no full-fidelity evaluations)
+        return {"single_fidelity_evaluations": n, "speedup_to_single_fidelity_result": None,
+                "single_fidelity_note": "no successful evaluation at full fidelity"}
     target = max(score for _, score in single)
     seconds = seconds_to_reach(single, target)
     reached = [seconds_to_reach(search_at_full_fidelity(d, full), target) for d in loop_dirs]

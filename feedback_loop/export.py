@@ -230,10 +230,20 @@ def _scores(summary: dict, history: list[dict]) -> list[tuple[str, float | None,
            f"mean of {len(r['scores'])} fresh seed(s) on the {val} at {_fid(fidelity.get('selection'))}")
           for r in summary.get("selection") or []),
         ("delivered model", summary.get("delivered_val_score"), f"{val} (" + (
-            "the persistent model at its best step)" if persistent else f"trained at {_fid(fidelity.get('final'))})")),
+            _persistent_delivery(summary) if persistent else f"trained at {_fid(fidelity.get('final'))})")),
         ("delivered model", summary.get("delivered_test_score"), "real test half: reported only, never seen by the search"),
         ("oracle", summary.get("oracle_score"), f"same learner trained on the simulator's true parameters, {val}"),
     ]
+
+
+def _persistent_delivery(summary: dict) -> str:
+    """Which state of a persistent learner (or population) was delivered."""
+    if (summary.get("population") or {}).get("deliver") == "best_member":
+        return f"member {summary.get('delivered_member')}'s latest state, the best member at the end)"
+    if summary.get("population"):
+        return f"the best state any member reached: member {summary.get('delivered_member')}, " \
+               f"generation {summary.get('delivered_generation')})"
+    return "the persistent model at its best step)"
 
 
 def _fid(fidelity: Any) -> str:

@@ -161,9 +161,13 @@ def deliver_population(run_dir: Path, checkpointer: Checkpointer, prepared: Any,
         if member is None:
             return out
         field, score = member_field(member), population["members"][member]["latest_score"]
-        params, step = population["members"][member]["params"], population["generations"]
+        params = population["members"][member]["params"]
+        step = max((e["generation"] for e in population["schedule"]  # the generation of its latest scored step
+                    if e["member"] == member and e["score"] is not None), default=None)
     if not checkpointer.files.get(field):
         return out
+    if field == "best_weights_file":
+        copy_best_weights(run_dir, checkpointer)
     state = checkpointer.load_file(field)
     test_score = None
     if executor is not None:

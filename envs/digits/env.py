@@ -116,6 +116,9 @@ class DigitsEnv(Simulator):
     metadata = {"render_modes": []}
     num_classes = 10
     ranges = RANGES
+    # Bumped whenever the same parameters and seed render different data (shards, exports and
+    # caches record it): 2 added min_width, which also changed every sample's random draws.
+    version = 2
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()

@@ -195,7 +195,7 @@ class Renderer:
 
 def stretch_to_min_width(bitmap: torch.Tensor, min_width: torch.Tensor) -> torch.Tensor:
     """Stretch each (BOX, BOX) bitmap whose ink is narrower than ``min_width`` × BOX horizontally,
-    about the ink's centre, so that its ink spans that width (nearest-neighbour column sampling:
+    centred in the box, so that its ink spans that width to a pixel (nearest-neighbour column sampling:
     a scanned bitmap scaled by a normalizer that does not let a digit get narrower than this);
     wider ink is left as it is."""
     ink = bitmap.bool().any(1)  # (m, BOX): columns with ink
