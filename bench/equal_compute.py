@@ -19,6 +19,9 @@ For every seed, on the real *test* half (touched only here, to report):
   (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the loop's; None
   where a loop run never reached it).
 
+Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
+they were computed at), so an interrupted benchmark, or one rerun to add a stage, trains nothing twice.
+
 Prints one JSON line last. ``python bench/equal_compute.py --train-samples 3000000 --seeds 3``
 """
 
@@ -39,7 +42,7 @@ from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, 
 from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import POLICIES, UniformDR
-from feedback_loop.simulators import make_simulator
+from feedback_loop.simulators import make_simulator, simulator_version
 
 
 def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri: str | None) -> dict:
@@ -98,6 +101,52 @@ def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[
             "speedup_to_single_fidelity_result": [None if r is None else round(seconds / r, 2) for r in reached]}
 
 
+def stored(path: Path, key: dict, compute) -> dict:
+    """``compute()``'s fields, kept in ``path`` with ``key`` so that a rerun with the same settings
+    (after an interruption, or to add a stage) reads them back instead of training again."""
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == json.loads(json.dumps(key)):
+            return saved["fields"]
+    fields = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "fields": fields}))
+    return fields
+
+
+def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[int]) -> dict:
+    """One model on fresh uniform-DR data with the whole budget (its samples/epochs split chosen on
+    validation), and the same at the nominal parameters; real test accuracy per seed."""
+    out: dict = {}
+    uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
+                        range_params=getattr(env, "ranges", {})).ask(1)[0]
+    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
+                                               {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
+                  for e in map(int, args.uniform_epochs.split(","))}
+    split_scores = {e: ray.get(r) for e, r in split_refs.items()}
+    epochs = max(split_scores, key=split_scores.get)
+    out["uniform_dr_split"] = {"epochs": epochs, "samples": budget // epochs,
+                               "validation_by_epochs": {str(e): round(v, 4) for e, v in split_scores.items()}}
+    chosen = {**learner, "samples": budget // epochs, "epochs": epochs}
+    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges, chosen,
+                                                     100 + s, "test")
+                           for s in seeds],
+            "nominal": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")
+                        for s in seeds]}
+    for name, values in refs.items():
+        record(out, f"{name}_test_acc", ray.get(values))
+    return out
+
+
+def references(args, sim, learner: dict, seeds: list[int]) -> dict:
+    """The converged learner and the RBF SVM on the real validation half, scored on the test half."""
+    out: dict = {}
+    oracle = oracle_references(sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")], seeds)
+    record(out, "oracle_test_acc", oracle.pop("oracle_test_acc"))
+    out.update(oracle)
+    return out
+
+
 def fit_learners(config, policy: str) -> list[str]:
     """``resources.learner_cpus`` lowered so that a population's learners (one per member) and the
     generators fit on this Ray (no override when they already do)."""
@@ -149,9 +198,6 @@ def main() -> None:
     record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
     result["loop_train_samples"] = [s["train_samples"] for s in loops]
     result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
-    if args.single_fidelity_evaluations:
-        full = [config.learner.samples, config.learner.epochs]
-        result.update(single_fidelity_speedup(args, root, loop_dirs, full))
     if args.persistent:
         persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
                                                     "search.rungs=1", "selection.candidates=0"],
@@ -173,28 +219,19 @@ def main() -> None:
         result["population_copies"] = [len((s.get("population") or {}).get("lineage", [])) for s in population]
 
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
-    uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
-                        range_params=getattr(env, "ranges", {})).ask(1)[0]
-    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
-                                               {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
-                  for e in map(int, args.uniform_epochs.split(","))}
-    split_scores = {e: ray.get(r) for e, r in split_refs.items()}
-    epochs = max(split_scores, key=split_scores.get)
-    result["uniform_dr_split"] = {"epochs": epochs, "samples": budget // epochs,
-                                  "validation_by_epochs": {str(e): round(v, 4) for e, v in split_scores.items()}}
-    chosen = {**learner, "samples": budget // epochs, "epochs": epochs}
-    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges, chosen,
-                                                     100 + s, "test")
-                           for s in seeds],
-            "nominal": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")
-                        for s in seeds]}
-    for name, values in refs.items():
-        record(result, f"{name}_test_acc", ray.get(values))
+    key = {"budget": budget, "seeds": seeds, "uniform_epochs": args.uniform_epochs, "learner": learner,
+           "simulator": simulator_version(env, sim.id)}
+    result.update(stored(root / "uniform-and-nominal.json", key, lambda: uniform_and_nominal(args, env, sim, learner,
+                                                                                          budget, seeds)))
 
     # the strongest references: converged learner and RBF SVM on the real validation half
-    oracle = oracle_references(sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")], seeds)
-    record(result, "oracle_test_acc", oracle.pop("oracle_test_acc"))
-    result.update(oracle)
+    key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner,
+           "simulator": simulator_version(env, sim.id)}
+    result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
+
+    if args.single_fidelity_evaluations:  # last: the longest, and optional
+        full = [config.learner.samples, config.learner.epochs]
+        result.update(single_fidelity_speedup(args, root, loop_dirs, full))
 
     loop, uniform = result["loop_test_acc"], result["uniform_dr_test_acc"]
     strongest = max(result["oracle_test_acc"], result["svm_test_acc"])
