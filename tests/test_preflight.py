@@ -147,3 +147,10 @@ def test_cli_refuses_before_ray_or_mlflow_start(tmp_path, assignment, key):
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not run_dir.exists() and not db.exists() and not (tmp_path / "mlruns").exists()
     assert elapsed < 30, f"took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("name", ["digits.yaml", "digits_pbt.yaml", "digits_simgan.yaml", "gaussian_mixture.yaml"])
+def test_every_example_config_passes_preflight(name):
+    """The README's commands run these files as they are: each must load and pass every check."""
+    prepared = prepare_run(load_config(str(ROOT / "examples" / name)))
+    assert prepared.config.budget.train_samples or prepared.config.budget.evaluations
