@@ -168,6 +168,8 @@ def test_preflight_checks_pbt_options(tmp_path):
         prepare_run(tiny("pbt", 4, "policy.options={population: 1}"))
     with pytest.raises(ConfigError, match="policy.options.enqueue: set by the loop itself"):
         prepare_run(tiny("pbt", 4, "policy.options={enqueue: []}"))
+    with pytest.raises(ConfigError, match="deliver must be one of best_state, best_member, got 'last'"):
+        prepare_run(tiny("pbt", 4, "policy.options={deliver: last}"))
 
 
 # -- on Ray actors ---------------------------------------------------------------------------------
