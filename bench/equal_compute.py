@@ -36,6 +36,7 @@ from pathlib import Path
 
 import ray
 
+from feedback_loop.checkpoint import atomic_write
 from feedback_loop.config import load_config
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
@@ -110,7 +111,7 @@ def stored(path: Path, key: dict, compute) -> dict:
             return saved["fields"]
     fields = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"key": key, "fields": fields}))
+    atomic_write(path, lambda handle: handle.write(json.dumps({"key": key, "fields": fields}).encode()))
     return fields
 
 
