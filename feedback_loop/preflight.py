@@ -148,12 +148,11 @@ def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], n
                           f"and {num_classes} classes: {reason}") from err
 
 
-def _check_search(config: Config) -> None:
+def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
     """Successive halving needs per-candidate evaluations; the budget must leave room for the search."""
-    from .policies import POLICIES
     from .schedulers import fidelities, reserve, rung_fidelities
 
-    persistent = POLICIES[config.policy.name].learner_mode == "persistent"
+    persistent = POLICIES[config.policy.name].learner_mode_for(policy_kwargs) == "persistent"
     if persistent and config.search.rungs > 1:
         raise ConfigError(f"search.rungs: value {config.search.rungs} needs a per-candidate policy; policy "
                           f"{config.policy.name!r} trains one persistent model (allowed: 1)")
@@ -210,7 +209,7 @@ def prepare_run(config: Config) -> PreparedRun:
         if name == "optuna":
             per_policy[name].setdefault("sampler", policy.sampler)  # compare keeps the base sampler
     _check_refiner(config, None)
-    _check_search(config)
+    _check_search(config, kwargs)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
     real = load_real_data(env, config.data.real)

@@ -41,6 +41,11 @@ class Policy(abc.ABC):
         self.seed = seed
         self._next_id = 0
 
+    @classmethod
+    def learner_mode_for(cls, options: dict[str, Any]) -> LearnerMode:
+        """The ``learner_mode`` a policy built with these (checked) options will have."""
+        return cls.learner_mode
+
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id - 1

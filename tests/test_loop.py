@@ -152,6 +152,21 @@ def test_persistent_policies_train_one_model_and_resume_it(ray_session, tracking
     assert runs.completed_ids(run_dir) == list(range(6))
 
 
+def test_persistent_uniform_dr_trains_one_model_on_fresh_batches_and_delivers_its_best_state(
+        ray_session, tracking_uri, tmp_path):
+    """The baseline for persistent policies: one learner, fresh uniform-DR batches, the best validation
+    state delivered; every step is the same uniform-DR candidate with a new data seed."""
+    config = tiny_config(4, "policy.name=uniform", "policy.options={persistent: true}", "learner.persistent_samples=200",
+                         "search.rungs=1", "selection.candidates=0", name="test-uniform-persistent")
+    run_dir = tmp_path / "run"
+    summary = LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
+    assert summary["evaluations"] == 4 and summary["status"] == "finished"
+    steps = runs.history(run_dir)
+    assert len({json.dumps(h["params"], sort_keys=True) for h in steps}) == 1  # never adapts
+    assert all(h["fidelity"] == [200, 1] for h in steps)  # one persistent step each, not a fresh model
+    assert summary["delivered_val_score"] == pytest.approx(max(h["score"] for h in steps))
+
+
 def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracking_uri, tmp_path):
     config = load_config("examples/digits.yaml", [
         "budget.evaluations=3", "budget.train_samples=null", "search.rungs=1", "selection.candidates=0",
