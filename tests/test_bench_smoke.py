@@ -28,8 +28,9 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "render_throughput.py": (["--batch-size", "256", "--repeats", "1"], "samples_per_second_1_thread"),
     "generate.py": (["--quick"], "ratio"),
     "refiner_effect.py": (["--seeds", "1", "--samples", "200", "--epochs", "1", "--refiner-steps", "2", "--workers", "1",
-                           "--grid", "", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
-                                                             '"channels": 8, "blocks": 1}'], "seeds"),
+                           "--domain", "bitmap", "--uniform", "--grid", "{tmp}/grid.png", "--refiner-options", '{"pretrain_refiner_steps": 2, "pretrain_disc_steps": 2, '
+                                                             '"channels": 8, "blocks": 1}'],
+                          "uniform_refined_minus_unrefined"),
     "equal_compute.py": (["--train-samples", "3000", "--seeds", "1", "--persistent", "adr", "--uniform-epochs", "1,2",
                           "--oracle-epochs", "1", "--single-fidelity-evaluations", "2", "--run-dir", "{tmp}/run",
                           "--set", "learner.samples=200",

@@ -81,6 +81,16 @@ def test_gray28_output():
         DigitsEnv(output="rgb")
 
 
+def test_bitmap32_output_block_counts_to_the_optdigits_sample():
+    """The bitmap a refiner may edit is exactly the one behind the optdigits sample of the same seed."""
+    params = {**DigitsEnv().nominal_params, "min_width_position": 0.3, "min_width_width": 0.5, "slant_width": 1.0}
+    bitmaps, y_bitmaps = DigitsEnv(output="bitmap32").sample_batch(params, 50, seed=3)
+    counts, y_counts = DigitsEnv().sample_batch(params, 50, seed=3)
+    assert bitmaps.shape == (50, 1, 32, 32) and set(np.unique(bitmaps)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(y_bitmaps, y_counts)
+    np.testing.assert_array_equal(bitmaps.reshape(50, 1, 8, 4, 8, 4).sum(axis=(3, 5)), counts)
+
+
 # -- variants ---------------------------------------------------------------------------------------
 def test_every_variant_of_every_digit_renders(env):
     for digit, names in VARIANTS.items():

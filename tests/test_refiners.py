@@ -156,6 +156,36 @@ def test_refine_refuses_another_sample_shape(digits):
         refiner.refine(np.zeros((2, 1, 6, 6), dtype=np.float32))
 
 
+def test_bitmap_refiner_is_judged_on_the_block_counts_real_digits_exist_as(digits):
+    """pool + binarize: the refiner edits the 32x32 bitmap, the discriminator sees its 8x8 block counts."""
+    from feedback_loop.envs.digits import DigitsEnv
+
+    env = DigitsEnv(output="bitmap32")
+    bitmaps, _ = env.sample_batch(env.nominal_params, 64, seed=0)
+    real = digits[2]
+    config = {**TINY, "pool": 4, "binarize": True, "input_scale": 1.0, "real_input_scale": 1 / 16, "steps": 20}
+    refiner = SimGANRefiner(SimGANConfig(**config))
+    with pytest.raises(ValueError, match="with pool 4 they need \\(1, 8, 8\\)"):
+        refiner.fit(bitmaps, bitmaps)
+    records = refiner.fit(bitmaps, real)
+    assert all(np.isfinite(v) for r in records for v in r.values())
+    refined = refiner.refine(bitmaps)
+    assert refined.shape == bitmaps.shape and set(np.unique(refined)) <= {0.0, 1.0}  # still a bitmap
+    counts = refined.reshape(64, 1, 8, 4, 8, 4).sum(axis=(3, 5))
+    assert counts.max() <= 16
+    # realism of a refined bitmap is the realism of its counts, judged like real counts
+    counts_realism = refiner.realism(counts)
+    np.testing.assert_allclose(refiner.realism(refined), counts_realism, atol=1e-5)
+    assert refiner.realism(real).shape == (64,)
+
+
+def test_pool_and_scales_are_checked():
+    with pytest.raises(ValueError, match="SimGANConfig.pool must be >= 1, got 0"):
+        SimGANConfig(pool=0)
+    with pytest.raises(ValueError, match="SimGANConfig.real_input_scale must be > 0, got -1"):
+        SimGANConfig(real_input_scale=-1)
+
+
 def test_history_buffer_fills_then_replaces_old_entries():
     buffer = HistoryBuffer(8, torch.Generator().manual_seed(0))
     buffer.push(torch.zeros(5, 1, 2, 2))

@@ -101,6 +101,9 @@ def build_param_space() -> tuple[spaces.Dict, dict[str, float]]:
     return spaces.Dict(entries), nominal
 
 
+OUTPUTS = ("optdigits", "gray28", "bitmap32")  # see DigitsEnv's docstring
+
+
 class DigitsEnv(Simulator):
     """Procedural handwritten digits in the UCI optdigits format (see the module docstring and
     ``envs/digits/README.md`` for every parameter).
@@ -109,7 +112,9 @@ class DigitsEnv(Simulator):
         device: torch device the batch renderer runs on ("cpu", or "cuda" in a GPU generator).
         output: "optdigits" (default): (1, 8, 8) block counts 0..16, exactly the real data's format;
             "gray28": (1, 28, 28) float32 in [0, 1], the 32x32 bitmap box-filtered to 28x28
-            (a grayscale view for learners that want one; ``real_data`` stays 8x8).
+            (a grayscale view for learners that want one; ``real_data`` stays 8x8);
+            "bitmap32": (1, 32, 32) float32 in {0, 1}, the binary bitmap itself, whose 4x4 block sums
+            are exactly the "optdigits" output (for refiners that edit the bitmap before the count).
         split_seed: seed of the validation/test split of the real digits.
     """
 
@@ -122,8 +127,8 @@ class DigitsEnv(Simulator):
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()
-        if output not in ("optdigits", "gray28"):
-            raise ValueError(f"output must be 'optdigits' or 'gray28', got {output!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}; got {output!r}")
         self.device = torch.device(device)
         self.output = output
         self.split_seed = int(split_seed)
@@ -131,7 +136,8 @@ class DigitsEnv(Simulator):
         if output == "optdigits":
             self.observation_space = spaces.Box(low=0.0, high=16.0, shape=(1, 8, 8), dtype=np.float32)
         else:
-            self.observation_space = spaces.Box(low=0.0, high=1.0, shape=(1, 28, 28), dtype=np.float32)
+            side = 28 if output == "gray28" else 32
+            self.observation_space = spaces.Box(low=0.0, high=1.0, shape=(1, side, side), dtype=np.float32)
         self._renderer = Renderer(self.device)
 
     # -- the contract -------------------------------------------------------------------------------
@@ -208,7 +214,7 @@ class DigitsEnv(Simulator):
             for k, v in enumerate(VARIANTS[d]):
                 weights[:, d, k] = to_tensor(p[variant_param(d, v)], n, dev)
         out, variant = self._renderer.render(labels, weights, f, gen, forced_variant=forced,
-                                             bitmaps=bitmaps or self.output == "gray28")
+                                             bitmaps=bitmaps or self.output != "optdigits")
         if factors:
             return None, labels.cpu().numpy(), variant.cpu().numpy(), drawn
         if bitmaps:
@@ -217,6 +223,8 @@ class DigitsEnv(Simulator):
             # 32 -> 28 by area averaging: a grayscale, anti-aliased view of the same binary bitmap
             g = torch.nn.functional.interpolate(out[:, None].float(), size=(28, 28), mode="area")
             x = g.clamp(0, 1).to(torch.float32)
+        elif self.output == "bitmap32":
+            x = out[:, None].to(torch.float32)
         else:
             x = out[:, None]
         return x.cpu().numpy().astype(np.float32, copy=False), labels.cpu().numpy(), variant.cpu().numpy()

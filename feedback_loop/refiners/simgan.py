@@ -9,6 +9,11 @@ history buffer (so the refiner cannot chase a forgetful discriminator).
 Units: batches come in the simulator's units (optdigits: counts 0..16); inside, everything is
 multiplied by ``input_scale`` into [0, 1], and ``refine`` returns the simulator's units again,
 clamped to [0, 1/input_scale] (optionally rounded to integers).
+
+Refining before the observation (``pool``, ``binarize``): the refiner may edit an image the real data
+only exist as a summary of — the digits' 32×32 binary bitmap, whose 4×4 block sums are the optdigits
+counts. The discriminator then judges the refined image as the learner will see it: binarized
+(straight-through gradients) and block-averaged, against real samples given at the pooled size.
 """
 
 from __future__ import annotations
@@ -53,6 +58,14 @@ class SimGANConfig:
     """Inputs are multiplied by this into [0, 1] (optdigits counts: 1/16); outputs are divided back."""
     round_output: bool = False
     """Round refined outputs to integers (optdigits counts are integers)."""
+    pool: int = 1
+    """The discriminator judges refined images averaged over pool×pool blocks (4: a 32×32 digit bitmap
+    judged as the 8×8 counts that real digits exist as); real samples are given at the pooled size."""
+    binarize: bool = False
+    """Refined images are rounded to {0, 1} (a bitmap stays binary); the refiner learns through the
+    rounding with straight-through gradients, so the discriminator judges exactly what ``refine`` gives."""
+    real_input_scale: float | None = None
+    """Real samples are multiplied by this into [0, 1] (None: ``input_scale``; bitmaps vs counts: 1/16)."""
     seed: int = 0
     """Seed of the initial weights, minibatch draws and history-buffer replacement."""
 
@@ -63,8 +76,11 @@ class SimGANConfig:
         for name in ("pretrain_refiner_steps", "pretrain_disc_steps", "steps"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"SimGANConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.input_scale > 0:
-            raise ValueError(f"SimGANConfig.input_scale must be > 0, got {self.input_scale!r}")
+        for name in ("input_scale", "real_input_scale"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ValueError(f"SimGANConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if int(self.pool) < 1:
+            raise ValueError(f"SimGANConfig.pool must be >= 1, got {self.pool!r}")
         if self.lambda_reg < 0 or not self.lr > 0:
             raise ValueError(f"SimGANConfig: need lambda_reg >= 0 and lr > 0, got {self.lambda_reg!r}, {self.lr!r}")
 
@@ -215,6 +231,21 @@ class SimGANRefiner(Refiner):
         self.opt_r = torch.optim.Adam(self.refiner.parameters(), lr=self.config.lr, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr, betas=(0.5, 0.999))
 
+    def _observe(self, images: torch.Tensor) -> torch.Tensor:
+        """What the discriminator judges: binarized (straight-through) and block-averaged when configured."""
+        if self.config.binarize:
+            images = images + (images.round() - images).detach()
+        return F.avg_pool2d(images, self.config.pool) if self.config.pool > 1 else images
+
+    def _real_to_unit(self, batch: np.ndarray) -> torch.Tensor:
+        """Real samples (at the pooled size) scaled into [0, 1]."""
+        x = _check_batch(batch)
+        scale = self.config.real_input_scale or self.config.input_scale
+        return (torch.tensor(x, dtype=torch.float32, device=self.device) * scale).clamp(0.0, 1.0)
+
+    def _pooled(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (shape[0], *(n // self.config.pool for n in shape[1:]))
+
     def _to_unit(self, batch: np.ndarray) -> torch.Tensor:
         x = _check_batch(batch)
         if self.refiner is not None:
@@ -241,7 +272,7 @@ class SimGANRefiner(Refiner):
         loss = self.config.lambda_reg * reg
         record = {"refiner_reg": reg.item()}
         if adversarial:
-            logits = self.discriminator(refined)  # D's grads are not needed: its params are frozen here
+            logits = self.discriminator(self._observe(refined))  # D's grads are not needed: its params are frozen here
             adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
             loss = loss + adv
             record["refiner_adv"] = adv.item()
@@ -254,7 +285,7 @@ class SimGANRefiner(Refiner):
     def _disc_step(self, xs: torch.Tensor, xr: torch.Tensor) -> dict[str, float]:
         real = self._batch(xr)
         with torch.no_grad():
-            fresh = self.refiner(self._batch(xs))
+            fresh = self._observe(self.refiner(self._batch(xs)))
         fake = self.history.mix(fresh)
         logits_real = self.discriminator(real)
         logits_fake = self.discriminator(fake)
@@ -281,8 +312,12 @@ class SimGANRefiner(Refiner):
         ``realism_refined``) are returned and kept in ``losses``.
         """
         syn, real = _check_batch(synthetic), _check_batch(real_unlabeled)
-        if syn.shape[1:] != real.shape[1:]:
-            raise ValueError(f"synthetic samples have shape {syn.shape[1:]}, the real ones {real.shape[1:]}")
+        if any(n % self.config.pool for n in syn.shape[2:]):
+            raise ValueError(f"synthetic samples of shape {syn.shape[1:]} do not split into {self.config.pool}×"
+                             f"{self.config.pool} blocks (SimGANConfig.pool)")
+        if self._pooled(syn.shape[1:]) != real.shape[1:]:
+            raise ValueError(f"synthetic samples have shape {syn.shape[1:]}, the real ones {real.shape[1:]}; with "
+                             f"pool {self.config.pool} they need {self._pooled(syn.shape[1:])}")
         if len(syn) == 0 or len(real) == 0:
             raise ValueError("fit needs at least one synthetic and one real sample")
         c = self.config
@@ -291,7 +326,7 @@ class SimGANRefiner(Refiner):
             self._build(syn.shape[1])
         elif self.opt_r is None:
             self._new_optimizers()
-        xs, xr = self._to_unit(syn), self._to_unit(real)
+        xs, xr = self._to_unit(syn), self._real_to_unit(real)
         self.sample_shape = tuple(syn.shape[1:])
         start = len(self._losses)
         self.refiner.train()
@@ -319,6 +354,8 @@ class SimGANRefiner(Refiner):
         self._require_fitted()
         x = self._to_unit(batch)
         out = torch.cat([self.refiner(chunk) for chunk in x.split(4096)]) if len(x) else x
+        if self.config.binarize:
+            out = out.round()
         top = 1.0 / self.config.input_scale
         out = (out / self.config.input_scale).clamp(0.0, top)
         if self.config.round_output:
@@ -327,8 +364,12 @@ class SimGANRefiner(Refiner):
 
     @torch.no_grad()
     def realism(self, batch):
+        """Realism of samples shaped like the fitted synthetic ones or, with ``pool`` > 1, of samples
+        already at the pooled (real) size."""
         self._require_fitted()
-        x = self._to_unit(batch)
+        pooled = self.config.pool > 1 and self.sample_shape is not None and \
+            tuple(np.shape(batch)[1:]) == self._pooled(self.sample_shape)
+        x = self._real_to_unit(batch) if pooled else self._observe(self._to_unit(batch))
         if not len(x):
             return np.zeros(0, dtype=np.float32)
         probs = torch.cat([torch.sigmoid(self.discriminator(chunk)).flatten(1).mean(1) for chunk in x.split(4096)])
