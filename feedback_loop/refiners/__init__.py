@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from .base import IdentityRefiner, Refiner, load_state, load_weights, save_state, save_weights
-from .simgan import HistoryBuffer, SimGANConfig, SimGANRefiner
+from .history import HistoryBuffer
+from .simgan import SimGANConfig, SimGANRefiner
 
 REFINERS: dict[str, type[Refiner]] = {"none": IdentityRefiner, "simgan": SimGANRefiner}
 
