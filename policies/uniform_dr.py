@@ -33,7 +33,7 @@ class UniformDR(Policy):
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
         if not isinstance(persistent, bool):
             raise ValueError(f"persistent must be true or false, got {persistent!r}")
-        self.learner_mode = "persistent" if persistent else "per_candidate"
+        self.learner_mode = self.learner_mode_for({"persistent": persistent})
         self._params = dict(nominal_params)
         self._ranges = ParamCodec(param_space).full_ranges()
         for spec in (range_params or {}).values():  # the factor's interval is its whole bounds

@@ -223,9 +223,7 @@ class DigitsEnv(Simulator):
             # 32 -> 28 by area averaging: a grayscale, anti-aliased view of the same binary bitmap
             g = torch.nn.functional.interpolate(out[:, None].float(), size=(28, 28), mode="area")
             x = g.clamp(0, 1).to(torch.float32)
-        elif self.output == "bitmap32":
-            x = out[:, None].to(torch.float32)
-        else:
+        else:  # optdigits counts or the bitmap32 bitmap, made float32 below
             x = out[:, None]
         return x.cpu().numpy().astype(np.float32, copy=False), labels.cpu().numpy(), variant.cpu().numpy()
 
