@@ -25,6 +25,9 @@ For every seed, on the real *test* half (touched only here, to report):
 
 Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
 they were computed at), so an interrupted benchmark, or one rerun to add a stage, trains nothing twice.
+Run directories are named after the budget and the simulator's own ``version``, so runs of a changed
+simulator are never read back as this one's. ``--skip loop,one_model,references`` leaves stages out
+(their fields are then absent or None).
 
 Prints one JSON line last. ``python bench/equal_compute.py --train-samples 3000000 --seeds 3``
 """
@@ -85,11 +88,11 @@ def seconds_to_reach(evaluations: list[tuple[float, float]], target: float) -> f
     return next((elapsed for elapsed, score in evaluations if score >= target - 1e-12), None)
 
 
-def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[int]) -> dict:
+def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[int], simulator: str) -> dict:
     """The config's policy at full fidelity for ``--single-fidelity-evaluations`` evaluations (seed 0),
     and each loop run's speed-up in reaching its best validation score."""
     n = args.single_fidelity_evaluations
-    run_dir = root / f"single-fidelity-{n}"
+    run_dir = root / f"single-fidelity-{n}{simulator}"
     run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
                            "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0"],
              run_dir, args.tracking_uri)
@@ -165,6 +168,9 @@ def fit_learners(config, policy: str) -> list[str]:
     return [f"resources.learner_cpus={max(0.05, round(spare / members - 0.005, 2))}"]
 
 
+STAGES = ("loop", "one_model", "references")  # the others have their own switches above
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="examples/digits.yaml", help="the loop's config (policy, search, learner)")
@@ -178,10 +184,14 @@ def main() -> None:
     ap.add_argument("--oracle-epochs", default="15,30,60,120,200", help="epochs tried (by CV) for the oracle")
     ap.add_argument("--single-fidelity-evaluations", type=int, default=0,
                     help="also run the policy at full fidelity for this many evaluations (0: skip)")
+    ap.add_argument("--skip", default="", help=f"comma-separated stages to leave out: {', '.join(STAGES)}")
     ap.add_argument("--run-dir", default="runs/equal-compute")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the loop")
     ap.add_argument("--tracking-uri", default=None)
     args = ap.parse_args()
+    skip = {stage for stage in args.skip.split(",") if stage}
+    if skip - set(STAGES):
+        ap.error(f"--skip: unknown stage(s) {sorted(skip - set(STAGES))}; allowed: {', '.join(STAGES)}")
 
     started = time.monotonic()
     root = Path(args.run_dir)
@@ -196,19 +206,25 @@ def main() -> None:
     result: dict = {"train_samples_budget": budget, "seeds": args.seeds, "config": args.config}
 
     # the loop and the persistent policy: full runs, each inside the budget
-    # the budget is in the run directories' names: a rerun at another budget never reuses these runs
-    loop_dirs = [root / f"loop-{budget}-seed{s}" for s in seeds]
-    loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], d, args.tracking_uri)
-             for s, d in zip(seeds, loop_dirs)]
-    record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
-    record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
-    record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
-    result["loop_train_samples"] = [s["train_samples"] for s in loops]
-    result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
+    # the budget and the simulator's version are in the run directories' names: a rerun at another
+    # budget, or after the simulator changed, never reuses these runs
+    own_version = getattr(env, "version", None)
+    simulator = "" if own_version is None else f"-sim{own_version}"
+    tag = f"{budget}{simulator}"
+    result["simulator"] = simulator_version(env, sim.id)
+    loop_dirs = [root / f"loop-{tag}-seed{s}" for s in seeds]
+    if "loop" not in skip:
+        loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], d, args.tracking_uri)
+                 for s, d in zip(seeds, loop_dirs)]
+        record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
+        record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
+        record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
+        result["loop_train_samples"] = [s["train_samples"] for s in loops]
+        result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
     if args.persistent:
         persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
                                                     "search.rungs=1", "selection.candidates=0"],
-                               root / f"{args.persistent}-{budget}-seed{s}", args.tracking_uri) for s in seeds]
+                               root / f"{args.persistent}-{tag}-seed{s}", args.tracking_uri) for s in seeds]
         result["persistent_policy"] = args.persistent
         record(result, "persistent_test_acc", [s["delivered_test_score"] for s in persistent])
         record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
@@ -216,7 +232,7 @@ def main() -> None:
         uniform = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", "policy.name=uniform",
                                                  "policy.options={persistent: true}", "search.rungs=1",
                                                  "selection.candidates=0"],
-                            root / f"uniform-persistent-{budget}-seed{s}", args.tracking_uri) for s in seeds]
+                            root / f"uniform-persistent-{tag}-seed{s}", args.tracking_uri) for s in seeds]
         record(result, "uniform_persistent_test_acc", [s["delivered_test_score"] for s in uniform])
         record(result, "uniform_persistent_val_acc", [s["delivered_val_score"] for s in uniform])
         record(result, "uniform_persistent_wall_seconds", [s["wall_seconds"] for s in uniform])
@@ -224,7 +240,7 @@ def main() -> None:
         overrides = base + [f"policy.name={args.population}", "search.rungs=1", "selection.candidates=0"]
         overrides += fit_learners(load_config(args.config, overrides), args.population)
         population = [run_loop(args.config, overrides + [f"seed={s}", f"policy.seed={s}"],
-                               root / f"{args.population}-{budget}-seed{s}", args.tracking_uri) for s in seeds]
+                               root / f"{args.population}-{tag}-seed{s}", args.tracking_uri) for s in seeds]
         result["population_policy"] = args.population
         record(result, "population_test_acc", [s["delivered_test_score"] for s in population])
         record(result, "population_val_acc", [s["delivered_val_score"] for s in population])
@@ -236,28 +252,31 @@ def main() -> None:
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
     key = {"budget": budget, "seeds": seeds, "uniform_epochs": args.uniform_epochs, "learner": learner,
            "simulator": simulator_version(env, sim.id)}
-    result.update(stored(root / "uniform-and-nominal.json", key, lambda: uniform_and_nominal(args, env, sim, learner,
-                                                                                          budget, seeds)))
+    if "one_model" not in skip:
+        result.update(stored(root / "uniform-and-nominal.json", key,
+                             lambda: uniform_and_nominal(args, env, sim, learner, budget, seeds)))
 
     # the strongest references: converged learner and RBF SVM on the real validation half
     key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner,
            "simulator": simulator_version(env, sim.id)}
-    result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
+    if "references" not in skip:
+        result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
 
-    if args.single_fidelity_evaluations:  # last: the longest, and optional
+    if args.single_fidelity_evaluations and "loop" not in skip:  # last: the longest, and optional
         full = [config.learner.samples, config.learner.epochs]
-        result.update(single_fidelity_speedup(args, root, loop_dirs, full))
+        result.update(single_fidelity_speedup(args, root, loop_dirs, full, simulator))
 
-    loop, uniform = result["loop_test_acc"], result["uniform_dr_test_acc"]
-    strongest = max(result["oracle_test_acc"], result["svm_test_acc"])
-    result["loop_minus_uniform_dr"] = None if loop is None else round(loop - uniform, 4)
+    loop, uniform = result.get("loop_test_acc"), result.get("uniform_dr_test_acc")
+    references_present = [result.get("oracle_test_acc"), result.get("svm_test_acc")]
+    strongest = max((v for v in references_present if v is not None), default=None)
+    result["loop_minus_uniform_dr"] = None if loop is None or uniform is None else round(loop - uniform, 4)
     result["gap_closed_vs_strongest_reference"] = round((loop - uniform) / (strongest - uniform), 4) \
-        if loop is not None and strongest > uniform else None
+        if None not in (loop, uniform, strongest) and strongest > uniform else None
     # the strongest simple baseline: uniform DR as one model or as a persistent learner, whichever is better
     baselines = [v for v in (uniform, result.get("uniform_persistent_test_acc")) if v is not None]
-    result["strongest_uniform_test_acc"] = max(baselines)
+    result["strongest_uniform_test_acc"] = max(baselines, default=None)
     for name in ("loop", "persistent", "population"):
-        if result.get(f"{name}_test_acc") is not None:
+        if result.get(f"{name}_test_acc") is not None and baselines:
             result[f"{name}_minus_strongest_uniform"] = round(result[f"{name}_test_acc"] - max(baselines), 4)
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     result["targets"] = {"loop_minus_uniform_dr": ">= 0.02", "loop_test_acc": ">= 0.94"}

@@ -222,6 +222,38 @@ def test_min_width_stretches_narrow_digits_to_it_and_leaves_wide_ones(env):
     np.testing.assert_array_equal(ink_widths(0, "oval", 0.5)[0], wide)
 
 
+def test_max_width_squeezes_wide_digits_into_one_column_band_and_wins_over_min_width(env):
+    """A 0 wider than ``max_width`` × 32 px is squeezed horizontally (no ink column lost) until its ink
+    spans that width, centred in the box, as a normalizer that fits every character into the same
+    column band would; a narrower digit is left alone; where ``min_width`` asks for more, max wins."""
+    upright = {**pinned(env, "slant", 0.0), **pinned(env, "rotation", 0.0), **pinned(env, "stroke_width", 3.0),
+               **pinned(env, "aspect", 1.4)}
+
+    def bitmaps(digit, variant, **widths):
+        params = dict(upright)
+        for factor, value in widths.items():
+            params.update(pinned(env, factor, value))
+        return env.render_variant(digit, variant, 50, seed=5, bitmaps=True, params=params)
+
+    def extent(b):
+        ink = b.any(1)
+        left, right = ink.argmax(1), ink.shape[1] - 1 - ink[:, ::-1].argmax(1)
+        return left, right, right - left + 1
+
+    wide = bitmaps(0, "oval", max_width=1.0)
+    assert (extent(wide)[2] > 20).all()
+    squeezed = bitmaps(0, "oval", max_width=0.625)
+    left, right, width = extent(squeezed)
+    assert (width == 20).all() and (left == 6).all() and (right == 25).all(), (left, right)
+    np.testing.assert_array_equal(squeezed.any(2), wide.any(2))  # same rows: only the width changes
+    assert ((squeezed.sum(1) > 0).sum(1) == 20).all()  # every column of the band has ink: no gaps
+    thin = bitmaps(1, "stroke", max_width=1.0)
+    assert (extent(thin)[2] < 20).all()
+    np.testing.assert_array_equal(bitmaps(1, "stroke", max_width=0.625), thin)
+    both = bitmaps(1, "stroke", min_width=0.9, max_width=0.625)
+    assert (extent(both)[2] == 20).all()
+
+
 def test_extreme_corners_render(env):
     for pick in (lambda sp: float(sp.low), lambda sp: float(sp.high)):
         p = {k: pick(sp) for k, sp in env.param_space.spaces.items()}

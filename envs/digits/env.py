@@ -4,7 +4,7 @@ Each digit has several hand-drawn stroke skeletons (structural variants, see ``g
 generation parameters set the *distributions* the simulator samples from: the mixture weights of
 the variants of every digit, and an interval for every geometric factor (slant, rotation, aspect
 ratio, stroke width, control-point jitter, elastic deformation, waist height, the normalizer's
-minimum width), from which each
+minimum and maximum width), from which each
 sample draws uniformly. An interval is encoded one to one by ``{factor}_width`` (the fraction of the
 physical bounds it covers) and ``{factor}_position`` (where it sits; see ``envs/ranges.py``), so it
 is always ordered. Uniform domain randomization is a member of this family: every width at 1.
@@ -46,6 +46,8 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
               "moves the middle of the digit up (negative) or down (positive): loop sizes of 8, 9, 6, 3"),
     "min_width": ("fraction of the 32-px box", 0.0, 1.0, 0.0, 0.0,
                   "narrowest ink the size normalization keeps: narrower digits (a 1) are stretched to it"),
+    "max_width": ("fraction of the 32-px box", 0.5, 1.0, 1.0, 1.0,
+                  "widest ink the size normalization keeps: wider digits (a 0) are squeezed to it; wins over min_width"),
 }
 
 # Scalar (non-range) continuous parameters: name -> (unit, low, high, nominal, meaning)
@@ -122,8 +124,8 @@ class DigitsEnv(Simulator):
     num_classes = 10
     ranges = RANGES
     # Bumped whenever the same parameters and seed render different data (shards, exports and
-    # caches record it): 2 added min_width, which also changed every sample's random draws.
-    version = 2
+    # caches record it): 2 added min_width, 3 max_width; each also changed every sample's random draws.
+    version = 3
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()

@@ -3,9 +3,9 @@
 Per sample: pick a glyph (digit variant), jitter its control points, evaluate the centreline at
 ``P`` points (one batched matmul), warp it (waist height, smooth elastic field, aspect, slant,
 rotation), fit the inked bounding box into the 32x32 box preserving the aspect ratio, stamp a disk
-of the stroke radius at every centreline point into a binary 32x32 bitmap, stretch a bitmap whose
-ink is narrower than the sample's ``min_width`` horizontally to that width (nearest neighbour, as a
-bitmap normalizer scales a narrow scanned 1), and count the on-pixels in 4x4 blocks.
+of the stroke radius at every centreline point into a binary 32x32 bitmap, rescale it horizontally
+so its ink spans between the sample's ``min_width`` and ``max_width`` (as a bitmap normalizer
+stretches a narrow scanned 1 or squeezes a wide 0), and count the on-pixels in 4x4 blocks.
 
 Why this is fast: the disk stamp is a lookup. For each (radius bin, sub-pixel position) pair a
 table holds the canvas offsets the disk covers (covered offsets point into a cropped-away margin
@@ -133,8 +133,7 @@ class Renderer:
                 glyph[idx], P, sub, jitter_noise[idx], wave_dir[idx], wave_freq[idx], wave_phase[idx]
             )
             bitmap = self._rasterize(pts, radius[idx], stamp)
-            if "min_width" in sub:
-                bitmap = stretch_to_min_width(bitmap, sub["min_width"])
+            bitmap = fit_width(bitmap, sub["min_width"], sub["max_width"])
             if bitmaps:
                 out[idx] = bitmap
             else:
@@ -193,26 +192,38 @@ class Renderer:
         canvas[cells.reshape(-1)] = 1
         return canvas.view(m, side, side)[:, margin:margin + BOX, margin:margin + BOX]
 
-def stretch_to_min_width(bitmap: torch.Tensor, min_width: torch.Tensor) -> torch.Tensor:
-    """Stretch each (BOX, BOX) bitmap whose ink is narrower than ``min_width`` × BOX horizontally,
-    centred in the box, so that its ink spans that width to a pixel (nearest-neighbour column sampling:
-    a scanned bitmap scaled by a normalizer that does not let a digit get narrower than this);
-    wider ink is left as it is."""
+def fit_width(bitmap: torch.Tensor, min_width: torch.Tensor, max_width: torch.Tensor) -> torch.Tensor:
+    """Rescale each (BOX, BOX) bitmap horizontally so that its ink spans between ``min_width`` and
+    ``max_width`` × BOX pixels, as a bitmap normalizer that bounds a character's width does (a thin 1
+    is stretched into a bold block, a wide 0 squeezed into the same column band); where the two
+    disagree, ``max_width`` wins. Rescaled ink is centred in the box; ink already inside the band is
+    left as it is. Stretching samples columns nearest neighbour; squeezing ORs every source column
+    into the column it lands in, so no stroke is lost."""
     ink = bitmap.bool().any(1)  # (m, BOX): columns with ink
     has_ink = ink.any(1)
     cols = torch.arange(BOX, device=bitmap.device)
     left = torch.where(ink, cols, BOX).amin(1)
     right = torch.where(ink, cols, -1).amax(1)
     width = (right - left + 1).clamp(min=1).to(torch.float32)
-    factor = (min_width * BOX / width).clamp(min=1.0)
-    stretch = has_ink & (factor > 1.0)
-    if not bool(stretch.any()):
-        return bitmap
+    target = torch.minimum(torch.maximum(width, min_width * BOX), (max_width * BOX).clamp(min=1.0))
+    factor = target / width
     centre = (left + right + 1).to(torch.float32) / 2
-    source = centre[:, None] + (cols[None, :] + 0.5 - BOX / 2) / factor[:, None]
-    source = source.floor().long().clamp(0, BOX - 1)  # (m, BOX) the column each column copies
-    source = torch.where(stretch[:, None], source, cols[None, :])
-    return torch.gather(bitmap, 2, source[:, None, :].expand(-1, BOX, -1))
+    out = bitmap
+    stretch = has_ink & (factor > 1.0)
+    if bool(stretch.any()):
+        source = centre[:, None] + (cols[None, :] + 0.5 - BOX / 2) / factor[:, None]
+        source = source.floor().long().clamp(0, BOX - 1)  # (m, BOX) the column each column copies
+        source = torch.where(stretch[:, None], source, cols[None, :])
+        out = torch.gather(out, 2, source[:, None, :].expand(-1, BOX, -1))
+    squeeze = has_ink & (factor < 1.0)
+    if bool(squeeze.any()):
+        # ink columns land in [BOX/2 - target/2, BOX/2 + target/2); empty columns add nothing wherever they land
+        dest = (BOX / 2 + (cols[None, :] + 0.5 - centre[:, None]) * factor[:, None]).floor().long().clamp(0, BOX - 1)
+        dest = dest[squeeze][:, None, :].expand(-1, BOX, -1)
+        squeezed = torch.zeros_like(out[squeeze]).scatter_reduce(2, dest, out[squeeze], reduce="amax")
+        out = out.clone()
+        out[squeeze] = squeezed
+    return out
 
 
 def to_tensor(value, n: int, device: torch.device) -> torch.Tensor:
