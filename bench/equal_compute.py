@@ -211,7 +211,7 @@ def main() -> None:
     own_version = getattr(env, "version", None)
     simulator = "" if own_version is None else f"-sim{own_version}"
     tag = f"{budget}{simulator}"
-    result["simulator"] = simulator_version(env, sim.id)
+    result["simulator"] = version = simulator_version(env, sim.id)
     loop_dirs = [root / f"loop-{tag}-seed{s}" for s in seeds]
     if "loop" not in skip:
         loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], d, args.tracking_uri)
@@ -251,14 +251,13 @@ def main() -> None:
 
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
     key = {"budget": budget, "seeds": seeds, "uniform_epochs": args.uniform_epochs, "learner": learner,
-           "simulator": simulator_version(env, sim.id)}
+           "simulator": version}
     if "one_model" not in skip:
         result.update(stored(root / "uniform-and-nominal.json", key,
                              lambda: uniform_and_nominal(args, env, sim, learner, budget, seeds)))
 
     # the strongest references: converged learner and RBF SVM on the real validation half
-    key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner,
-           "simulator": simulator_version(env, sim.id)}
+    key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner, "simulator": version}
     if "references" not in skip:
         result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
 
@@ -274,10 +273,10 @@ def main() -> None:
         if None not in (loop, uniform, strongest) and strongest > uniform else None
     # the strongest simple baseline: uniform DR as one model or as a persistent learner, whichever is better
     baselines = [v for v in (uniform, result.get("uniform_persistent_test_acc")) if v is not None]
-    result["strongest_uniform_test_acc"] = max(baselines, default=None)
+    result["strongest_uniform_test_acc"] = strongest_uniform = max(baselines, default=None)
     for name in ("loop", "persistent", "population"):
-        if result.get(f"{name}_test_acc") is not None and baselines:
-            result[f"{name}_minus_strongest_uniform"] = round(result[f"{name}_test_acc"] - max(baselines), 4)
+        if result.get(f"{name}_test_acc") is not None and strongest_uniform is not None:
+            result[f"{name}_minus_strongest_uniform"] = round(result[f"{name}_test_acc"] - strongest_uniform, 4)
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     result["targets"] = {"loop_minus_uniform_dr": ">= 0.02", "loop_test_acc": ">= 0.94"}
     print(json.dumps(result))

@@ -57,6 +57,13 @@ def test_every_bench_script_is_covered():
     assert scripts == set(SCRIPTS), "add the new benchmark to SCRIPTS with tiny arguments"
 
 
+def test_equal_compute_refuses_an_unknown_stage_to_skip_naming_it_and_the_allowed_ones():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "equal_compute.py"), "--skip", "loop,oracle"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--skip: unknown stage(s) ['oracle']; allowed: loop, one_model, references" in result.stderr
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_bench_script_runs_and_prints_one_json_line_last(script, tmp_path):
     args, field = SCRIPTS[script]
