@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from feedback_loop.envs.digits import VARIANTS, DigitsEnv, load_real_digits, uniform_params
 from feedback_loop.envs.digits.env import FACTORS
@@ -252,6 +253,45 @@ def test_max_width_squeezes_wide_digits_into_one_column_band_and_wins_over_min_w
     np.testing.assert_array_equal(bitmaps(1, "stroke", max_width=0.625), thin)
     both = bitmaps(1, "stroke", min_width=0.9, max_width=0.625)
     assert (extent(both)[2] == 20).all()
+
+
+def test_squared_distance_is_the_exact_euclidean_distance_within_reach():
+    """The separable two-pass distance equals scipy's exact Euclidean transform up to ``reach`` px."""
+    from scipy.ndimage import distance_transform_edt
+
+    from feedback_loop.envs.digits.render import _squared_distance
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((20, 32, 32)) < 0.02
+    mask[0] = False
+    mask[0, 16, 16] = True  # one pixel: rings around it
+    got = _squared_distance(torch.as_tensor(mask), 4).numpy().astype(float)
+    for m, g in zip(mask, got):
+        exact = np.round(distance_transform_edt(~m) ** 2) if m.any() else np.full(m.shape, np.inf)
+        near = exact <= 16
+        np.testing.assert_array_equal(g[near], exact[near])
+        assert (g[~near] == 255).all()
+
+
+def test_ink_normalization_thickens_light_and_thins_heavy_digits_within_reach(env):
+    """With ``ink_reach`` > 0 the normalizer adds whole distance rings around light digits (a superset)
+    and peels them off heavy ones (a subset) until the ink is nearest ``ink``; reach 0 is no change."""
+    def bitmaps(ink, reach, stroke):
+        params = {**pinned(env, "ink", ink), **pinned(env, "ink_reach", reach), **pinned(env, "stroke_width", stroke)}
+        b, _ = env.bitmaps(params, 200, seed=3)
+        return b.astype(bool)
+
+    thin, heavy = bitmaps(0.3, 0.0, 1.5), bitmaps(0.3, 0.0, 9.0)
+    assert thin.mean() < 0.2 and heavy.mean() > 0.4  # as drawn, far from 30% ink
+    np.testing.assert_array_equal(bitmaps(0.5, 0.0, 1.5), thin)  # no reach, no change
+    thickened, thinned = bitmaps(0.3, 4.0, 1.5), bitmaps(0.3, 4.0, 9.0)
+    assert (thickened >= thin).all() and (thinned <= heavy).all()
+    for drawn, normalized in ((thin, thickened), (heavy, thinned)):
+        before, after = drawn.mean((1, 2)), normalized.mean((1, 2))
+        assert abs(np.median(after) - 0.3) < 0.03, np.percentile(after, [0, 50, 100])
+        assert (np.abs(after - 0.3) <= np.abs(before - 0.3)).all()  # whole rings: never farther than drawn
+    one_px = bitmaps(0.3, 1.0, 1.5)  # reach 1: at most one ring of neighbours added
+    assert (one_px >= thin).all() and one_px.mean() < thickened.mean()
 
 
 def test_extreme_corners_render(env):

@@ -4,7 +4,7 @@ Each digit has several hand-drawn stroke skeletons (structural variants, see ``g
 generation parameters set the *distributions* the simulator samples from: the mixture weights of
 the variants of every digit, and an interval for every geometric factor (slant, rotation, aspect
 ratio, stroke width, control-point jitter, elastic deformation, waist height, the normalizer's
-minimum and maximum width), from which each
+minimum and maximum width, its stroke-width normalization's target ink and reach), from which each
 sample draws uniformly. An interval is encoded one to one by ``{factor}_width`` (the fraction of the
 physical bounds it covers) and ``{factor}_position`` (where it sits; see ``envs/ranges.py``), so it
 is always ordered. Uniform domain randomization is a member of this family: every width at 1.
@@ -48,6 +48,10 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
                   "narrowest ink the size normalization keeps: narrower digits (a 1) are stretched to it"),
     "max_width": ("fraction of the 32-px box", 0.5, 1.0, 1.0, 1.0,
                   "widest ink the size normalization keeps: wider digits (a 0) are squeezed to it; wins over min_width"),
+    "ink": ("fraction of the 32x32 box", 0.1, 0.6, 0.25, 0.35,
+            "ink the stroke-width normalization aims at: lighter digits are thickened, heavier ones thinned"),
+    "ink_reach": ("px of the 32x32 bitmap", 0.0, 4.0, 0.0, 0.0,
+                  "farthest the stroke-width normalization thickens or thins a stroke (0: no normalization)"),
 }
 
 # Scalar (non-range) continuous parameters: name -> (unit, low, high, nominal, meaning)
@@ -124,8 +128,9 @@ class DigitsEnv(Simulator):
     num_classes = 10
     ranges = RANGES
     # Bumped whenever the same parameters and seed render different data (shards, exports and
-    # caches record it): 2 added min_width, 3 max_width; each also changed every sample's random draws.
-    version = 3
+    # caches record it): 2 added min_width, 3 max_width, 4 ink and ink_reach (stroke-width
+    # normalization); each also changed every sample's random draws.
+    version = 4
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()

@@ -5,7 +5,9 @@ Per sample: pick a glyph (digit variant), jitter its control points, evaluate th
 rotation), fit the inked bounding box into the 32x32 box preserving the aspect ratio, stamp a disk
 of the stroke radius at every centreline point into a binary 32x32 bitmap, rescale it horizontally
 so its ink spans between the sample's ``min_width`` and ``max_width`` (as a bitmap normalizer
-stretches a narrow scanned 1 or squeezes a wide 0), and count the on-pixels in 4x4 blocks.
+stretches a narrow scanned 1 or squeezes a wide 0), thicken or thin it towards the sample's ``ink``
+fraction by at most ``ink_reach`` px (a normalizer's stroke-width normalization), and count the
+on-pixels in 4x4 blocks.
 
 Why this is fast: the disk stamp is a lookup. For each (radius bin, sub-pixel position) pair a
 table holds the canvas offsets the disk covers (covered offsets point into a cropped-away margin
@@ -29,6 +31,7 @@ BLOCK = 4  # optdigits counts on-pixels in 4x4 blocks
 SUB = 8  # sub-pixel positions per pixel axis in the stamp table
 RADIUS_STEP = 0.0625  # radius resolution of the stamp table, in bitmap pixels
 ELASTIC_WAVES = 3  # random plane waves per axis in the elastic displacement field
+INK_REACH_MAX = 4  # px: the farthest stroke-width normalization looks (the ink_reach factor's upper bound)
 
 # (max stroke radius in px, centreline points) per group; radii above the last are clipped to it.
 RADIUS_GROUPS = ((1.0, 128), (2.0, 80), (3.0, 48), (5.0, 32))
@@ -134,6 +137,7 @@ class Renderer:
             )
             bitmap = self._rasterize(pts, radius[idx], stamp)
             bitmap = fit_width(bitmap, sub["min_width"], sub["max_width"])
+            bitmap = normalize_ink(bitmap, sub["ink"], sub["ink_reach"])
             if bitmaps:
                 out[idx] = bitmap
             else:
@@ -224,6 +228,67 @@ def fit_width(bitmap: torch.Tensor, min_width: torch.Tensor, max_width: torch.Te
         out = out.clone()
         out[squeeze] = squeezed
     return out
+
+
+def normalize_ink(bitmap: torch.Tensor, ink: torch.Tensor, reach: torch.Tensor) -> torch.Tensor:
+    """Thicken or thin each (BOX, BOX) bitmap towards ``ink`` × BOX² on-pixels, as a normalizer's
+    stroke-width normalization does: background pixels are added in order of their Euclidean distance
+    to the ink, or ink pixels removed in order of their distance to the background, never farther
+    than ``reach`` px (``reach`` 0 leaves the bitmap as it is). Pixels at the same distance go
+    together (a whole ring), so the count lands on the ring nearest to ``ink``."""
+    todo = torch.nonzero((reach > 0) & bitmap.flatten(1).any(1)).view(-1)
+    if todo.numel() == 0:
+        return bitmap
+    on = bitmap[todo].bool()
+    m, reach = on.shape[0], reach[todo]
+    far = int(math.ceil(float(reach.max())))
+    wanted = (ink[todo] * BOX * BOX).round().long().clamp(1, BOX * BOX)[:, None]
+    # Every pixel gets a key in the order normalization adds or keeps it: ink from the deepest
+    # (key 0) to the boundary (254), then background from the nearest (257) to beyond reach (511).
+    # A digit is only thinned or only thickened, so it needs one distance (the other is left at 1).
+    heavy = on.flatten(1).sum(1) > wanted[:, 0]
+    distance = torch.ones(on.shape, dtype=torch.int16, device=on.device)
+    if bool(heavy.any()):  # ink pixels: squared distance to the background
+        distance[heavy] = _squared_distance(~on[heavy], far).to(torch.int16)
+    if bool((~heavy).any()):  # background pixels: to the ink
+        distance[~heavy] = _squared_distance(on[~heavy], far).to(torch.int16)
+    key = torch.where(on, _FAR - distance, _FAR + 1 + distance).view(m, -1)
+    rows = torch.arange(m, device=key.device)[:, None] * _KEYS
+    kept = torch.bincount((key.long() + rows).view(-1), minlength=m * _KEYS).view(m, _KEYS).cumsum(1)  # pixels with key <= k
+    upper = (kept < wanted).sum(1, keepdim=True)  # the first key whose ring reaches the wanted count
+    before = kept.gather(1, (upper - 1).clamp(min=0)) * (upper > 0)
+    reached = kept.gather(1, upper)
+    threshold = torch.where(wanted - before < reached - wanted, upper - 1, upper)[:, 0]
+    # reach: keep every ink pixel deeper than it, add no background pixel farther than it
+    limit = (reach * reach).floor().long()
+    threshold = torch.minimum(torch.maximum(threshold, _FAR - limit - 1), _FAR + limit)
+    out = bitmap.clone()
+    out[todo] = (key <= threshold[:, None]).view_as(on).to(bitmap.dtype)
+    return out
+
+
+_FAR = 255  # "farther than the reach" in a uint8 squared distance
+_KEYS = 2 * _FAR + 2  # pixel keys of normalize_ink: 255 - d² for ink, 256 + d² for background
+
+
+def _squared_distance(mask: torch.Tensor, reach: int) -> torch.Tensor:
+    """(m, BOX, BOX) uint8 squared Euclidean distance from every pixel to the nearest ``True`` pixel
+    of its (BOX, BOX) mask, exact up to ``reach`` px (at most 11) and ``_FAR`` beyond; two separable
+    passes: the distance along each column, then the nearest column."""
+    far = torch.tensor(_FAR, dtype=torch.uint8, device=mask.device)
+    padded = torch.nn.functional.pad(mask, (0, 0, reach, reach))  # pad the rows: False beyond the box
+    column = torch.full(mask.shape, _FAR, dtype=torch.uint8, device=mask.device)
+    for dy in range(-reach, reach + 1):
+        hit = padded[:, reach + dy:reach + dy + BOX, :]
+        column = torch.where(hit, torch.minimum(column, torch.tensor(dy * dy, dtype=torch.uint8)), column)
+    # int16 so that adding dx² to a far column cannot wrap around
+    padded = torch.nn.functional.pad(column.to(torch.int16), (reach, reach), value=_FAR)
+    squared = column.to(torch.int16)
+    for dx in range(1, reach + 1):
+        step = dx * dx
+        squared = torch.minimum(squared, padded[:, :, reach + dx:reach + dx + BOX] + step)
+        squared = torch.minimum(squared, padded[:, :, reach - dx:reach - dx + BOX] + step)
+    return torch.where(squared <= reach * reach, squared.to(torch.uint8), far)
 
 
 def to_tensor(value, n: int, device: torch.device) -> torch.Tensor:
