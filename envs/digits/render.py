@@ -247,11 +247,8 @@ def normalize_ink(bitmap: torch.Tensor, ink: torch.Tensor, reach: torch.Tensor) 
     # (key 0) to the boundary (254), then background from the nearest (257) to beyond reach (511).
     # A digit is only thinned or only thickened, so it needs one distance (the other is left at 1).
     heavy = on.flatten(1).sum(1) > wanted[:, 0]
-    distance = torch.ones(on.shape, dtype=torch.int16, device=on.device)
-    if bool(heavy.any()):  # ink pixels: squared distance to the background
-        distance[heavy] = _squared_distance(~on[heavy], far).to(torch.int16)
-    if bool((~heavy).any()):  # background pixels: to the ink
-        distance[~heavy] = _squared_distance(on[~heavy], far).to(torch.int16)
+    # a heavy digit needs its ink pixels' distance to the background, a light one its background's to the ink
+    distance = _squared_distance(on ^ heavy[:, None, None], far).to(torch.int16)
     key = torch.where(on, _FAR - distance, _FAR + 1 + distance).view(m, -1)
     rows = torch.arange(m, device=key.device)[:, None] * _KEYS
     kept = torch.bincount((key.long() + rows).view(-1), minlength=m * _KEYS).view(m, _KEYS).cumsum(1)  # pixels with key <= k
@@ -275,20 +272,19 @@ def _squared_distance(mask: torch.Tensor, reach: int) -> torch.Tensor:
     """(m, BOX, BOX) uint8 squared Euclidean distance from every pixel to the nearest ``True`` pixel
     of its (BOX, BOX) mask, exact up to ``reach`` px (at most 11) and ``_FAR`` beyond; two separable
     passes: the distance along each column, then the nearest column."""
-    far = torch.tensor(_FAR, dtype=torch.uint8, device=mask.device)
+    beyond = reach * reach + 1  # small, so that adding dx² below cannot wrap a uint8
     padded = torch.nn.functional.pad(mask, (0, 0, reach, reach))  # pad the rows: False beyond the box
-    column = torch.full(mask.shape, _FAR, dtype=torch.uint8, device=mask.device)
-    for dy in range(-reach, reach + 1):
-        hit = padded[:, reach + dy:reach + dy + BOX, :]
-        column = torch.where(hit, torch.minimum(column, torch.tensor(dy * dy, dtype=torch.uint8)), column)
-    # int16 so that adding dx² to a far column cannot wrap around
-    padded = torch.nn.functional.pad(column.to(torch.int16), (reach, reach), value=_FAR)
-    squared = column.to(torch.int16)
+    column = torch.full(mask.shape, beyond, dtype=torch.uint8, device=mask.device)
+    for dy in range(reach, -1, -1):  # farthest first: nearer rows overwrite
+        hit = padded[:, reach + dy:reach + dy + BOX, :] | padded[:, reach - dy:reach - dy + BOX, :]
+        column.masked_fill_(hit, dy * dy)
+    padded = torch.nn.functional.pad(column, (reach, reach), value=beyond)
+    squared = column
     for dx in range(1, reach + 1):
         step = dx * dx
         squared = torch.minimum(squared, padded[:, :, reach + dx:reach + dx + BOX] + step)
         squared = torch.minimum(squared, padded[:, :, reach - dx:reach - dx + BOX] + step)
-    return torch.where(squared <= reach * reach, squared.to(torch.uint8), far)
+    return squared.masked_fill_(squared > reach * reach, _FAR)
 
 
 def to_tensor(value, n: int, device: torch.device) -> torch.Tensor:
