@@ -294,6 +294,26 @@ def test_ink_normalization_thickens_light_and_thins_heavy_digits_within_reach(en
     assert (one_px >= thin).all() and one_px.mean() < thickened.mean()
 
 
+def test_ink_normalization_reaches_exactly_reach_px_and_does_not_depend_on_the_batch():
+    from feedback_loop.envs.digits.render import normalize_ink
+
+    hairline = torch.zeros(1, 32, 32, dtype=torch.uint8)
+    hairline[0, 4:28, 16] = 1
+    for reach, columns in ((0.5, 1), (1.0, 3), (2.0, 5), (4.0, 9)):  # a 1-px bar grows by reach on each side
+        out = normalize_ink(hairline, torch.tensor([0.9]), torch.tensor([reach]))[0]
+        assert int(out.any(0).sum()) == columns, (reach, int(out.any(0).sum()))
+    bar = torch.zeros(1, 32, 32, dtype=torch.uint8)
+    bar[0, 4:28, 10:21] = 1  # 11 columns: thinning by 2 px leaves 7
+    thinned = normalize_ink(bar, torch.tensor([0.01]), torch.tensor([2.0]))[0]
+    assert int(thinned.any(0).sum()) == 7 and (thinned <= bar[0]).all()
+    rng = np.random.default_rng(1)
+    batch = torch.as_tensor(rng.random((40, 32, 32)) < 0.1).to(torch.uint8)
+    ink, reach = torch.as_tensor(rng.uniform(0.1, 0.6, 40)), torch.as_tensor(rng.choice([0.0, 1.0, 2.5, 4.0], 40))
+    together = normalize_ink(batch, ink, reach)
+    for i in range(40):
+        assert torch.equal(normalize_ink(batch[i:i + 1], ink[i:i + 1], reach[i:i + 1])[0], together[i]), i
+
+
 def test_extreme_corners_render(env):
     for pick in (lambda sp: float(sp.low), lambda sp: float(sp.high)):
         p = {k: pick(sp) for k, sp in env.param_space.spaces.items()}

@@ -235,12 +235,13 @@ def normalize_ink(bitmap: torch.Tensor, ink: torch.Tensor, reach: torch.Tensor) 
     stroke-width normalization does: background pixels are added in order of their Euclidean distance
     to the ink, or ink pixels removed in order of their distance to the background, never farther
     than ``reach`` px (``reach`` 0 leaves the bitmap as it is). Pixels at the same distance go
-    together (a whole ring), so the count lands on the ring nearest to ``ink``."""
+    together (a whole ring), so the count lands on the ring nearest to ``ink``. Outside the box counts
+    as ink when thinning: a stroke touching the border is peeled from its inner side only."""
     todo = torch.nonzero((reach > 0) & bitmap.flatten(1).any(1)).view(-1)
     if todo.numel() == 0:
         return bitmap
     on = bitmap[todo].bool()
-    m, reach = on.shape[0], reach[todo]
+    m, reach = on.shape[0], reach[todo].clamp(max=INK_REACH_MAX)
     far = int(math.ceil(float(reach.max())))
     wanted = (ink[todo] * BOX * BOX).round().long().clamp(1, BOX * BOX)[:, None]
     # Every pixel gets a key in the order normalization adds or keeps it: ink from the deepest
@@ -257,8 +258,8 @@ def normalize_ink(bitmap: torch.Tensor, ink: torch.Tensor, reach: torch.Tensor) 
     reached = kept.gather(1, upper)
     threshold = torch.where(wanted - before < reached - wanted, upper - 1, upper)[:, 0]
     # reach: keep every ink pixel deeper than it, add no background pixel farther than it
-    limit = (reach * reach).floor().long()
-    threshold = torch.minimum(torch.maximum(threshold, _FAR - limit - 1), _FAR + limit)
+    limit = (reach * reach + 1e-4).floor().long()  # the epsilon keeps sqrt(2)² from rounding down
+    threshold = torch.minimum(torch.maximum(threshold, _FAR - limit - 1), _FAR + 1 + limit)
     out = bitmap.clone()
     out[todo] = (key <= threshold[:, None]).view_as(on).to(bitmap.dtype)
     return out
