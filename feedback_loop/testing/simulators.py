@@ -112,10 +112,10 @@ class SimulatorContract:
             assert abs(len(a) - len(b)) < 0.15 * n / env.num_classes + 10, (
                 f"class {label}: {len(a)} samples from sample_batch, {len(b)} from reset"
             )
-            # a z-test per feature, its threshold safe over every feature at once (p ~ 6e-7 each)
+            # a z-test per feature, as the checker's batch_equals_reset does (envs/contract_checks.py)
             standard_error = np.sqrt(a.var(0) / len(a) + b.var(0) / len(b)) + 1e-6 * (x_batch.std() + 1e-6)
             z = np.abs(a.mean(0) - b.mean(0)) / standard_error
-            assert z.max() < 5.0, (
+            assert z.max() < 6.0, (
                 f"class {label}: sample_batch and reset give different means (largest z = {z.max():.1f})"
             )
 
