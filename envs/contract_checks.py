@@ -253,9 +253,12 @@ def _check_params_respected(ctx: CheckContext) -> None:
     """Each parameter alone, moved to its farther bound (or another category), must change a batch.
 
     A small batch first; a parameter that seems to change nothing (one that acts on few samples,
-    such as the weight of a rare style) is tried again on a batch of ``samples``."""
-    suspects = _unchanged_by(ctx, list(ctx.space.spaces), max(ctx.n, 64))
-    ignored = _unchanged_by(ctx, suspects, max(ctx.samples, 256)) if suspects else []
+    such as the weight of a rare style) is tried again on a batch of ``samples``, then at the centre
+    of ``param_space`` (one gated by another, such as a target that only acts when a strength is on)."""
+    suspects = _unchanged_by(ctx, list(ctx.space.spaces), max(ctx.n, 64), ctx.nominal)
+    if suspects:
+        suspects = _unchanged_by(ctx, suspects, max(ctx.samples, 256), ctx.nominal)
+    ignored = _unchanged_by(ctx, suspects, max(ctx.samples, 256), _centre(ctx)) if suspects else []
     if ignored:
         ignored = [f"{name} ({ctx.nominal[name]!r} -> {_moved(ctx.space.spaces[name], ctx.nominal[name])!r})"
                    for name in ignored]
@@ -266,14 +269,20 @@ def _check_params_respected(ctx: CheckContext) -> None:
             "parameters that have no effect from param_space")
 
 
-def _unchanged_by(ctx: CheckContext, names: list[str], n: int) -> list[str]:
-    x0, y0 = _batch(ctx, n=n)
+def _centre(ctx: CheckContext) -> dict[str, Any]:
+    """Every Box parameter at the middle of its bounds, every Discrete one nominal."""
+    return {name: float((float(np.asarray(sp.low).reshape(-1)[0]) + float(np.asarray(sp.high).reshape(-1)[0])) / 2)
+            if isinstance(sp, spaces.Box) else ctx.nominal[name] for name, sp in ctx.space.spaces.items()}
+
+
+def _unchanged_by(ctx: CheckContext, names: list[str], n: int, base: dict[str, Any]) -> list[str]:
+    x0, y0 = _batch(ctx, base, n=n)
     unchanged = []
     for name in names:
-        value = _moved(ctx.space.spaces[name], ctx.nominal[name])
-        if value == ctx.nominal[name]:  # a one-value Discrete: nothing to move
+        value = _moved(ctx.space.spaces[name], base[name])
+        if value == base[name]:  # a one-value Discrete: nothing to move
             continue
-        x, y = _batch(ctx, {**ctx.nominal, name: value}, n=n)
+        x, y = _batch(ctx, {**base, name: value}, n=n)
         if np.array_equal(x, x0) and np.array_equal(y, y0):
             unchanged.append(name)
     return unchanged
@@ -388,7 +397,8 @@ CHECKS: tuple[Check, ...] = (
           ("num_classes", "nominal_params"), preflight=True),
     Check("other_seed_other_batch", "another seed gives another batch", _check_other_seed,
           ("same_seed_same_batch",)),
-    Check("params_respected", "moving any one parameter changes the data", _check_params_respected,
+    Check("params_respected", "moving any one parameter changes the data (at nominal or mid-bounds)",
+          _check_params_respected,
           ("same_seed_same_batch",)),
     Check("per_sample_params", "sample_batch accepts an array of n per-sample values", _check_per_sample,
           ("nominal_params",)),
