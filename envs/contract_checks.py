@@ -240,12 +240,16 @@ def _check_labels(ctx: CheckContext) -> None:
                                      f"return integer labels 0 .. {k - 1}, or fix num_classes")
 
 
+def _box_bounds(space: spaces.Box) -> tuple[float, float]:
+    return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+
+
 def _moved(space: spaces.Space, nominal: Any) -> Any:
     """A value of ``space`` far from ``nominal``: the farther bound, or another category."""
     if isinstance(space, spaces.Discrete):
         low, high = int(space.start), int(space.start + space.n - 1)
         return high if int(nominal) != high else low
-    low, high = float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+    low, high = _box_bounds(space)
     return high if abs(high - float(nominal)) >= abs(float(nominal) - low) else low
 
 
@@ -271,8 +275,8 @@ def _check_params_respected(ctx: CheckContext) -> None:
 
 def _centre(ctx: CheckContext) -> dict[str, Any]:
     """Every Box parameter at the middle of its bounds, every Discrete one nominal."""
-    return {name: float((float(np.asarray(sp.low).reshape(-1)[0]) + float(np.asarray(sp.high).reshape(-1)[0])) / 2)
-            if isinstance(sp, spaces.Box) else ctx.nominal[name] for name, sp in ctx.space.spaces.items()}
+    return {name: sum(_box_bounds(sp)) / 2 if isinstance(sp, spaces.Box) else ctx.nominal[name]
+            for name, sp in ctx.space.spaces.items()}
 
 
 def _unchanged_by(ctx: CheckContext, names: list[str], n: int, base: dict[str, Any]) -> list[str]:

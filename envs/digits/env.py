@@ -26,7 +26,7 @@ from ..base import RealData, Simulator
 from ..ranges import RangeParam
 from .glyphs import VARIANTS
 from .real import SPLIT_SEED, load_real_digits
-from .render import RADIUS_GROUPS, Renderer, to_tensor
+from .render import INK_REACH_MAX, RADIUS_GROUPS, Renderer, to_tensor
 
 # name -> (unit, physical lower bound, physical upper bound, nominal low, nominal high, meaning)
 FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
@@ -50,7 +50,7 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
                   "widest ink the size normalization keeps: wider digits (a 0) are squeezed to it; wins over min_width"),
     "ink": ("fraction of the 32x32 box", 0.1, 0.6, 0.25, 0.35,
             "ink the stroke-width normalization aims at: lighter digits are thickened, heavier ones thinned"),
-    "ink_reach": ("px of the 32x32 bitmap", 0.0, 4.0, 0.0, 0.0,
+    "ink_reach": ("px of the 32x32 bitmap", 0.0, float(INK_REACH_MAX), 0.0, 0.0,
                   "farthest the stroke-width normalization thickens or thins a stroke (0: no normalization)"),
 }
 

@@ -246,9 +246,9 @@ def normalize_ink(bitmap: torch.Tensor, ink: torch.Tensor, reach: torch.Tensor) 
     wanted = (ink[todo] * BOX * BOX).round().long().clamp(1, BOX * BOX)[:, None]
     # Every pixel gets a key in the order normalization adds or keeps it: ink from the deepest
     # (key 0) to the boundary (254), then background from the nearest (257) to beyond reach (511).
-    # A digit is only thinned or only thickened, so it needs one distance (the other is left at 1).
+    # A digit is only thinned or only thickened, so one distance serves: a heavy digit's ink pixels'
+    # distance to the background, a light one's background pixels' distance to the ink (the other 0).
     heavy = on.flatten(1).sum(1) > wanted[:, 0]
-    # a heavy digit needs its ink pixels' distance to the background, a light one its background's to the ink
     distance = _squared_distance(on ^ heavy[:, None, None], far).to(torch.int16)
     key = torch.where(on, _FAR - distance, _FAR + 1 + distance).view(m, -1)
     rows = torch.arange(m, device=key.device)[:, None] * _KEYS
