@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 
-from .contract_checks import CHECKS, Check, CheckContext, SimulatorContractError, _one_line
+from .contract_checks import CHECKS, Check, CheckContext, SimulatorContractError, one_line
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult", "SimulatorContractError", "check_simulator", "run_checks"]
 
@@ -63,7 +63,7 @@ def run_checks(env: gym.Env, *, samples: int = 500, n: int = 8, seed: int = 0) -
         except Exception as err:  # the simulator itself crashed inside this check
             results.append(CheckResult(
                 check.name, "fail",
-                f"{ctx.name} raised {type(err).__name__}: {_one_line(err)} — fix the simulator so that this "
+                f"{ctx.name} raised {type(err).__name__}: {one_line(err)} — fix the simulator so that this "
                 f"rule can be checked ({check.rule}); run with --debug for the traceback", error=err))
             continue
         passed.add(check.name)

@@ -106,3 +106,25 @@ def test_unusable_targets_are_one_line_and_exit_2(capsys, args, message):
     code, _, err = check_env(capsys, *args)
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_distribution_mismatch_passes_one_distribution_and_names_a_shifted_class_or_share():
+    """The z-tests behind batch_equals_reset (and the shipped SimulatorContract suite)."""
+    import numpy as np
+
+    from feedback_loop.envs.data_checks import distribution_mismatch
+
+    rng = np.random.default_rng(0)
+
+    def draw(n, shift=0.0, p=None):
+        y = rng.choice(3, size=n, p=p)
+        x = rng.normal(size=(n, 4)) + y[:, None]
+        x[y == 2, 1] += shift
+        return x, y
+
+    names = ("sample_batch", "500 resets")
+    assert distribution_mismatch(*draw(500), *draw(500), 3, names) is None
+    shifted = distribution_mismatch(*draw(500), *draw(500, shift=1.0), 3, names)
+    assert shifted is not None and shifted.startswith("class 2 samples from sample_batch and 500 resets differ (feature 1")
+    share = distribution_mismatch(*draw(500), *draw(500, p=[0.6, 0.2, 0.2]), 3, names)
+    assert share is not None and share.startswith("class 0 is ") and "of 500 resets" in share
