@@ -314,6 +314,32 @@ def test_ink_normalization_reaches_exactly_reach_px_and_does_not_depend_on_the_b
         assert torch.equal(normalize_ink(batch[i:i + 1], ink[i:i + 1], reach[i:i + 1])[0], together[i]), i
 
 
+def test_deslant_removes_its_strength_of_the_measured_slant_and_stands_digits_upright(env):
+    """``deslant`` shears by a fraction of the ink's second-moment slant: a leaning line loses that
+    fraction of its lean, and fully corrected digits of any slant come out upright."""
+    from feedback_loop.envs.digits.render import deslant
+
+    y = torch.linspace(-0.5, 0.5, 41)[None].repeat(3, 1)
+    x = 0.3 * y + torch.tensor([[0.0], [0.1], [-0.2]])  # leaning lines at three places
+    for strength in (0.0, 0.5, 1.0):
+        out = deslant(x, y, torch.full((3,), strength))
+        torch.testing.assert_close(out - out.mean(1, keepdim=True), (1 - strength) * 0.3 * y, atol=1e-6, rtol=0)
+        torch.testing.assert_close(out.mean(1), x.mean(1), atol=1e-6, rtol=0)  # sheared about its own centre
+
+    def moment_slant(bitmaps):  # cov(x, y) / var(y) of each bitmap's ink, y down
+        rows, cols = np.mgrid[0:32, 0:32]
+        w = bitmaps.reshape(len(bitmaps), -1).astype(float)
+        w /= w.sum(1, keepdims=True)
+        mx, my = w @ cols.ravel(), w @ rows.ravel()
+        dx, dy = cols.ravel() - mx[:, None], rows.ravel() - my[:, None]
+        return (w * dx * dy).sum(1) / (w * dy * dy).sum(1)
+
+    leaning = {**pinned(env, "slant", 30.0), **pinned(env, "rotation", 0.0)}
+    drawn = moment_slant(env.bitmaps(leaning, 200, seed=3)[0])
+    upright = moment_slant(env.bitmaps({**leaning, **pinned(env, "deslant", 1.0)}, 200, seed=3)[0])
+    assert np.median(np.abs(drawn)) > 0.3 and np.median(np.abs(upright)) < 0.05, (np.median(drawn), np.median(upright))
+
+
 def test_extreme_corners_render(env):
     for pick in (lambda sp: float(sp.low), lambda sp: float(sp.high)):
         p = {k: pick(sp) for k, sp in env.param_space.spaces.items()}

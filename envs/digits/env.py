@@ -4,10 +4,10 @@ Each digit has several hand-drawn stroke skeletons (structural variants, see ``g
 generation parameters set the *distributions* the simulator samples from: the mixture weights of
 the variants of every digit, and an interval for every geometric factor (slant, rotation, aspect
 ratio, stroke width, control-point jitter, elastic deformation, waist height, the normalizer's
-minimum and maximum width, its stroke-width normalization's target ink and reach), from which each
-sample draws uniformly. An interval is encoded one to one by ``{factor}_width`` (the fraction of the
-physical bounds it covers) and ``{factor}_position`` (where it sits; see ``envs/ranges.py``), so it
-is always ordered. Uniform domain randomization is a member of this family: every width at 1.
+minimum and maximum width, its stroke-width normalization's target ink and reach, its slant
+correction's strength), from which each sample draws uniformly. An interval is encoded one to one
+by ``{factor}_width`` (the fraction of the physical bounds it covers) and ``{factor}_position``
+(where it sits; see ``envs/ranges.py``), so it is always ordered. Uniform domain randomization is a member of this family: every width at 1.
 
 Output: the optdigits format exactly, (1, 8, 8) float32 integer counts 0..16 of on-pixels in 4x4
 blocks of a 32x32 binary bitmap into which the digit's ink box is fitted. ``output="gray28"``
@@ -52,6 +52,8 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
             "ink the stroke-width normalization aims at: lighter digits are thickened, heavier ones thinned"),
     "ink_reach": ("px of the 32x32 bitmap", 0.0, float(INK_REACH_MAX), 0.0, 0.0,
                   "farthest the stroke-width normalization thickens or thins a stroke (0: no normalization)"),
+    "deslant": ("fraction of the measured slant", 0.0, 1.0, 0.0, 0.0,
+                "how much of the digit's slant the normalizer removes by shearing it upright (0: none, 1: all)"),
 }
 
 # Scalar (non-range) continuous parameters: name -> (unit, low, high, nominal, meaning)
@@ -129,8 +131,8 @@ class DigitsEnv(Simulator):
     ranges = RANGES
     # Bumped whenever the same parameters and seed render different data (shards, exports and
     # caches record it): 2 added min_width, 3 max_width, 4 ink and ink_reach (stroke-width
-    # normalization); each also changed every sample's random draws.
-    version = 4
+    # normalization), 5 deslant (slant correction); each also changed every sample's random draws.
+    version = 5
 
     def __init__(self, device: str = "cpu", output: str = "optdigits", split_seed: int = SPLIT_SEED) -> None:
         super().__init__()

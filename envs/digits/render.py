@@ -171,7 +171,8 @@ class Renderer:
         x = x - torch.tan(torch.deg2rad(f["slant"]))[:, None] * y
         th = torch.deg2rad(f["rotation"])[:, None]
         c, s = torch.cos(th), torch.sin(th)
-        return torch.stack((c * x - s * y, s * x + c * y), -1)
+        x, y = c * x - s * y, s * x + c * y
+        return torch.stack((deslant(x, y, f["deslant"]), y), -1)
 
     def _rasterize(self, pts: torch.Tensor, radius: torch.Tensor, stamp: _Stamp) -> torch.Tensor:
         """Fit the inked box into BOX x BOX preserving the aspect ratio; stamp disks -> (m, BOX, BOX) uint8."""
@@ -195,6 +196,17 @@ class Renderer:
         canvas = torch.zeros(m * side * side, dtype=torch.uint8, device=pts.device)
         canvas[cells.reshape(-1)] = 1
         return canvas.view(m, side, side)[:, margin:margin + BOX, margin:margin + BOX]
+
+def deslant(x: torch.Tensor, y: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """Shear each digit's (m, P) centreline points (y down, evenly spaced along the strokes) towards
+    upright, as a normalizer's slant correction does, and return the new x: the slant is the ink's
+    second-moment slant (the x drift per unit height, cov(x, y) / var(y)), and ``strength`` of it
+    (0: none, 1: all) is removed about the digit's mean height. The box fit comes after, so a
+    corrected digit still fills the box."""
+    mx, my = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+    slant = ((x - mx) * (y - my)).mean(1, keepdim=True) / ((y - my) ** 2).mean(1, keepdim=True).clamp(min=1e-9)
+    return x - strength[:, None] * slant * (y - my)
+
 
 def fit_width(bitmap: torch.Tensor, min_width: torch.Tensor, max_width: torch.Tensor) -> torch.Tensor:
     """Rescale each (BOX, BOX) bitmap horizontally so that its ink spans between ``min_width`` and
