@@ -74,8 +74,7 @@ def _check_per_sample(ctx: CheckContext) -> list[str] | None:
         return None
     name, sub = boxes[0]
     n = max(ctx.n, 16)
-    low, high = float(np.asarray(sub.low).reshape(-1)[0]), float(np.asarray(sub.high).reshape(-1)[0])
-    params = {**validate_params(ctx.space, ctx.nominal, None), name: np.linspace(low, high, n)}
+    params = {**validate_params(ctx.space, ctx.nominal, None), name: np.linspace(*_box_bounds(sub), n)}
     try:
         x, y = ctx.env.sample_batch(params, n, ctx.seed)
     except Exception as err:
