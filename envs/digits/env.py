@@ -7,7 +7,8 @@ ratio, stroke width, control-point jitter, elastic deformation, waist height, th
 minimum and maximum width, its stroke-width normalization's target ink and reach, its slant
 correction's strength), from which each sample draws uniformly. An interval is encoded one to one
 by ``{factor}_width`` (the fraction of the physical bounds it covers) and ``{factor}_position``
-(where it sits; see ``envs/ranges.py``), so it is always ordered. Uniform domain randomization is a member of this family: every width at 1.
+(where it sits; see ``envs/ranges.py``), so it is always ordered. Uniform domain randomization is
+a member of this family: every width at 1.
 
 Output: the optdigits format exactly, (1, 8, 8) float32 integer counts 0..16 of on-pixels in 4x4
 blocks of a 32x32 binary bitmap into which the digit's ink box is fitted. ``output="gray28"``

@@ -197,6 +197,7 @@ class Renderer:
         canvas[cells.reshape(-1)] = 1
         return canvas.view(m, side, side)[:, margin:margin + BOX, margin:margin + BOX]
 
+
 def deslant(x: torch.Tensor, y: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
     """Shear each digit's (m, P) centreline points (y down, evenly spaced along the strokes) towards
     upright, as a normalizer's slant correction does, and return the new x: the slant is the ink's
