@@ -98,12 +98,12 @@ class LearnerActor:
             self._spans.append((job_id, started, time.time()))
 
     def evaluate(self, real: list[ray.ObjectRef], job_id: int, epochs: int, with_test: bool, seed: int | None,
-                 return_model: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
-        """Train a fresh model on the job's shards; its ``Outcome`` as a dict (with the trained
-        weights as ``"state"`` if ``return_model``)."""
+                 return_model: bool, fresh_epochs: bool, *shards: tuple[np.ndarray, np.ndarray]) -> dict:
+        """Train a fresh model on the job's shards (with ``fresh_epochs``: they are the epochs' batches,
+        in order); its ``Outcome`` as a dict (with the trained weights as ``"state"`` if ``return_model``)."""
         x, y = concat_shards(shards)
-        result = self._timed(job_id, real, lambda: self.learner.evaluate(x, y, epochs, with_test=with_test, seed=seed,
-                                                                         keep_model=return_model), len(x))
+        result = self._timed(job_id, real, lambda: self.learner.evaluate(
+            x, y, epochs, with_test=with_test, seed=seed, keep_model=return_model, fresh_epochs=fresh_epochs), len(x))
         if return_model and result["status"] == "ok":
             result["state"] = self.learner.last_weights
         return result

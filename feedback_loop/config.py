@@ -105,6 +105,10 @@ class FinalConfig:
     """Fresh samples the delivered model trains on (None: ``learner.samples``)."""
     epochs: int | None = None
     """Its epochs (None: ``learner.epochs``)."""
+    fresh_epochs: bool = False
+    """Train it as a persistent learner trains: every epoch on ``samples`` newly rendered samples (so
+    ``samples`` × ``epochs`` are rendered, none seen twice), scored on validation after each epoch,
+    and the best epoch's model delivered. The same ``train_samples``; the rendering is ``epochs`` times."""
 
 
 @dataclass

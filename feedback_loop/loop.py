@@ -230,7 +230,7 @@ class LoopRunner:
         population = self.members > 1
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
-                                               self.persistent and not population))
+                                               self.persistent and not population, self.config.final.fresh_epochs))
         if population:  # the population's delivered state (its policy's `deliver`), lineage and schedule
             summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      self.policy, self.executor if self.final_scores else None))

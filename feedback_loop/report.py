@@ -27,7 +27,7 @@ ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
 def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpointer: Checkpointer,
-                 persistent: bool) -> dict[str, float | None]:
+                 persistent: bool, fresh_epochs: bool = False) -> dict[str, float | None]:
     """A persistent model's test score (at its best validation score), and the oracle's scores by
     training the same learner on the simulator's true parameters, where it knows them (references,
     not counted in ``train_samples``). A failure here leaves that score None, never the run.
@@ -41,7 +41,8 @@ def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpoin
     oracle = env.oracle_params() if hasattr(env, "oracle_params") else None
     if oracle is not None:
         for k in range(ORACLE_SEEDS):
-            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=-1 - k, with_test=True))
+            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=-1 - k, with_test=True,
+                                fresh_epochs=fresh_epochs))
     oracle_results = []
     try:
         results = executor.drain()
@@ -88,6 +89,8 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
         "selected_ranges": None if selected is None else selected.ranges,
         "delivered_val_score": None if outcome is None else outcome.score,
         "delivered_test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
+        # with final.fresh_epochs, the epoch whose model was delivered (the best on validation)
+        "delivered_best_epoch": None if outcome is None else outcome.metrics.get("best_epoch"),
         "test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
         "model_file": MODEL_FILE if outcome is not None else None,
         "references": dict(config.references),

@@ -124,6 +124,8 @@ class Job:
     (reporting only, never fed back). ``member`` routes a persistent step to that member's learner
     (0: the single persistent learner); ``copy_from``: that learner first takes the last told state
     of member ``copy_from`` (the executor clears it once done, so a redone job never copies twice).
+    ``fresh_epochs``: every epoch trains on ``fidelity.samples`` newly rendered samples (none seen
+    twice), and the epoch whose model scores best on validation is the one kept (``final.fresh_epochs``).
     """
 
     candidate: Candidate
@@ -136,6 +138,7 @@ class Job:
     rung: int = 0
     member: int = 0
     copy_from: int | None = None
+    fresh_epochs: bool = False
 
     @property
     def key(self) -> str:
@@ -145,14 +148,14 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate.to_dict(), "fidelity": asdict(self.fidelity), "seed_id": self.seed_id,
                 "kind": self.kind, "with_test": self.with_test, "model_seed": self.model_seed, "stage": self.stage,
-                "rung": self.rung, "member": self.member, "copy_from": self.copy_from}
+                "rung": self.rung, "member": self.member, "copy_from": self.copy_from, "fresh_epochs": self.fresh_epochs}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Job":
         return cls(Candidate.from_dict(data["candidate"]), Fidelity(**data["fidelity"]), int(data["seed_id"]),
                    data.get("kind", "evaluate"), bool(data.get("with_test", False)), data.get("model_seed"),
                    data.get("stage", "search"), int(data.get("rung", 0)), int(data.get("member", 0)),
-                   data.get("copy_from"))
+                   data.get("copy_from"), bool(data.get("fresh_epochs", False)))
 
 
 @dataclass

@@ -6,12 +6,15 @@ in-process executor (no Ray, no MLflow), so these tests are fast and determinist
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
 
 import feedback_loop
 from feedback_loop.config import BudgetConfig, load_config
+from feedback_loop.executors import job_shards
 from feedback_loop.ledger import Ledger
 from feedback_loop.simulators import make_simulator
 from feedback_loop.schedulers import Budget, HalvingScheduler, StagedScheduler, rung_fidelities
@@ -125,6 +128,22 @@ def test_the_delivered_model_loads_and_predicts_as_it_scored(tmp_path):
     confusion = np.array(summary["delivered_test_confusion"])
     assert confusion.sum() == len(real.y_test) and np.trace(confusion) == np.sum(predicted == real.y_test)
     assert (tmp_path / "run" / "delivered_per_class.png").stat().st_size > 0
+
+
+def test_fresh_epochs_render_new_data_every_epoch_in_the_same_budget_and_deliver_the_best_epoch(tmp_path):
+    job = Job(Candidate(0, {}), Fidelity(10, 3), seed_id=-5, stage="final", fresh_epochs=True)
+    assert job_shards(job, 2) == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]  # 3 epochs × 2 shards, all new
+    assert job_shards(dataclasses.replace(job, fresh_epochs=False), 2) == [(0, 5), (1, 5)]
+    assert Job.from_dict(job.to_dict()) == job  # it survives a checkpoint
+    plain = in_process(gm(), tmp_path / "plain").run(progress=False)
+    fresh = in_process(gm("final.fresh_epochs=true"), tmp_path / "fresh").run(progress=False)
+    # the same training sample visits: the final model's 400 × 3, now 1,200 distinct samples
+    assert fresh["train_samples"] == plain["train_samples"]
+    assert fresh["samples_generated"] == plain["samples_generated"] + 400 * 2
+    assert 1 <= fresh["delivered_best_epoch"] <= 3 and plain["delivered_best_epoch"] is None
+    model = feedback_loop.load_model(tmp_path / "fresh")
+    real = make_simulator("feedback_loop/GaussianMixture-v0").real_data()
+    assert np.mean(model.predict(real.x_val) == real.y_val) == pytest.approx(fresh["delivered_val_score"], abs=1e-6)
 
 
 def test_class_report_counts_confusions_by_true_and_predicted_class():

@@ -45,6 +45,29 @@ def test_training_learns_separable_data_and_reports_loss_before_training():
     assert learner.evaluate(x, y, 2).train_samples == 800
 
 
+def test_fresh_epochs_train_once_per_part_and_keep_the_best_validation_epoch():
+    # Epochs 1-2 carry the true labels, epochs 3-4 the flipped ones: training on past epoch 2 ruins the
+    # model, so the best validation epoch is early, and it is the model kept, scored and returned.
+    rng = np.random.default_rng(1)
+    part = 300
+    y = rng.integers(0, 2, 4 * part)
+    x = (rng.standard_normal((4 * part, 2)) + 3 * y[:, None]).astype(np.float32)
+    y_train = y.copy()
+    y_train[2 * part:] = 1 - y_train[2 * part:]
+    x_val, y_val = x[:part], y[:part]
+    learner = TaskLearner({**LEARNER, "lr": 1e-2}, (2,), 2, real=(x_val, y_val, None, None))
+    fresh = learner.evaluate(x, y_train, 4, fresh_epochs=True, keep_model=True)
+    assert fresh.ok and fresh.metrics["best_epoch"] in (1, 2) and fresh.score > 0.95
+    assert fresh.samples == 4 * part and fresh.train_samples == 4 * part  # each sample visited once
+    kept = build_model("mlp", (2,), 2, 64)
+    kept.load_state_dict({k: torch.as_tensor(v) for k, v in learner.last_weights.items()})
+    with torch.no_grad():
+        kept_accuracy = (kept(torch.as_tensor(x_val)).argmax(1).numpy() == y_val).mean()
+    assert kept_accuracy == pytest.approx(fresh.score)
+    with pytest.raises(ValueError, match="do not split into 3 equal epochs"):
+        learner.evaluate(x[:1000], y_train[:1000], 3, fresh_epochs=True)
+
+
 def test_nan_batch_is_refused():
     x = np.full((8, 2), np.nan, dtype=np.float32)
     learner = TaskLearner({**LEARNER, "epochs": 1}, (2,), 2, real=(np.zeros((4, 2)), np.zeros(4), None, None))

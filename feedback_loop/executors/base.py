@@ -52,6 +52,15 @@ def shard_sizes(n: int, shards: int) -> list[int]:
     return [n // shards + (1 if i < n % shards else 0) for i in range(shards)]
 
 
+def job_shards(job: Job, shards: int) -> list[tuple[int, int]]:
+    """``(shard index, size)`` of every shard a job's data is rendered in: ``fidelity.samples`` split
+    into ``shards``; a ``fresh_epochs`` job renders that once per epoch, each epoch with shard indices
+    of its own (so its own samples), in epoch order."""
+    per_epoch = shard_sizes(job.fidelity.samples, shards)
+    passes = job.fidelity.epochs if job.fresh_epochs else 1
+    return [(epoch * len(per_epoch) + i, size) for epoch in range(passes) for i, size in enumerate(per_epoch)]
+
+
 class Executor(abc.ABC):
     """Runs jobs: per candidate (a fresh model each) or persistent (one model trains on)."""
 

@@ -17,7 +17,7 @@ from ..envs import RealData
 from ..envs.generation import generate_batch
 from ..learners import TaskLearner
 from ..types import Job, Outcome, Result
-from .base import Executor, data_seed, shard_sizes
+from .base import Executor, data_seed, job_shards
 
 
 class InProcessExecutor(Executor):
@@ -92,7 +92,7 @@ class InProcessExecutor(Executor):
         try:
             batches = [generate_batch(self.env, job.candidate.params, size, data_seed(self.run_seed, job.seed_id, i),
                                       job.candidate.ranges)
-                       for i, size in enumerate(shard_sizes(job.fidelity.samples, self.shards))]
+                       for i, size in job_shards(job, self.shards)]
             x = np.concatenate([b[0] for b in batches])
             y = np.concatenate([b[1] for b in batches])
             samples = len(x)
@@ -108,7 +108,7 @@ class InProcessExecutor(Executor):
             self._holding = None  # a fresh model moves torch's global generator
             final = job.stage == "final"
             outcome = self.learner.evaluate(x, y, job.fidelity.epochs, with_test=job.with_test, seed=job.model_seed,
-                                            keep_model=final)
+                                            keep_model=final, fresh_epochs=job.fresh_epochs)
             if final and outcome.ok:
                 return Result(job, outcome, self.learner.last_weights)
         except Exception as err:  # a failing simulator or batch fails the job, not the run

@@ -26,7 +26,7 @@ from ..actors import GeneratorActor, LearnerActor
 from ..config import Config
 from ..envs import RealData
 from ..types import Job, Outcome, Result
-from .base import Executor, LearnerLostError, data_seed, shard_sizes
+from .base import Executor, LearnerLostError, data_seed, job_shards
 from .refiner_stage import RefinerStage
 from .resources import check_fits, ensure_ray, in_slot, joins_a_cluster, slot_placement_groups
 
@@ -164,7 +164,7 @@ class RayExecutor(Executor):
         candidate = job.candidate
         shards = [self._shard(candidate.params, candidate.ranges, size, job.seed_id, i,
                               generator=index if self.slots else None)  # packed: the slot's own generator
-                  for i, size in enumerate(shard_sizes(job.fidelity.samples, self.config.resources.shards))]
+                  for i, size in job_shards(job, self.config.resources.shards)]
         realism = None
         if self.refiner is not None:
             shards, realism = self.refiner.refine(shards)
@@ -173,7 +173,7 @@ class RayExecutor(Executor):
             ref = learner.train_step.remote(self._real, candidate.id, job.fidelity.epochs, *shards)
         else:
             ref = learner.evaluate.remote(self._real, candidate.id, job.fidelity.epochs, job.with_test,
-                                          job.model_seed, job.stage == "final", *shards)
+                                          job.model_seed, job.stage == "final", job.fresh_epochs, *shards)
         self._load[index] += 1
         self._calls[ref] = _Call(job, index, realism)
 

@@ -83,26 +83,54 @@ class TaskLearner:
 
     # -- per candidate -----------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None, *, with_test: bool = False,
-                 seed: int | None = None, keep_model: bool = False) -> Outcome:
+                 seed: int | None = None, keep_model: bool = False, fresh_epochs: bool = False) -> Outcome:
         """Train a fresh model (init and minibatch seed ``seed``, default ``learner.seed``) on
         ``(x, y)`` for ``epochs`` and score it on validation (and test, if asked).
 
+        With ``fresh_epochs``, ``(x, y)`` holds ``epochs`` equal parts, one newly rendered batch per
+        epoch: epoch k trains once over part k, the model is scored on validation after every epoch,
+        and the best-scoring epoch's weights are the model kept and reported (``best_epoch``, from 1).
         ``train_loss`` is the loss on the batch *before* training on it (the adversarial signal).
         With ``keep_model`` the trained model's weights are kept in ``self.last_weights`` (numpy).
         """
         start = time.perf_counter()
         seed = self.init_seed if seed is None else int(seed)
-        settings = self.settings if epochs is None else dataclasses.replace(self.settings, epochs=int(epochs))
+        epochs = self.settings.epochs if epochs is None else int(epochs)
         xt, yt = self._batch(x, y)
         model = self.new_model(seed)
         loss_before = evaluate(model, xt, yt, self.num_classes)["loss"]
-        final_loss = train_epochs(model, xt, yt, settings, torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        if fresh_epochs:
+            final_loss, best_epoch = self._train_fresh_epochs(model, xt, yt, epochs, generator)
+        else:
+            final_loss = train_epochs(model, xt, yt, dataclasses.replace(self.settings, epochs=epochs), generator)
         score, metrics = self._scores(model, with_test)
         metrics["final_train_loss"] = final_loss
+        if fresh_epochs:
+            metrics["best_epoch"] = best_epoch
         if keep_model:
             self.last_weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        visits = len(x) if fresh_epochs else len(x) * epochs
         return Outcome(score=score, train_loss=loss_before, metrics=metrics, samples=len(x),
-                       seconds=time.perf_counter() - start, train_samples=len(x) * settings.epochs)
+                       seconds=time.perf_counter() - start, train_samples=visits)
+
+    def _train_fresh_epochs(self, model: torch.nn.Module, xt: torch.Tensor, yt: torch.Tensor, epochs: int,
+                            generator: torch.Generator) -> tuple[float, int]:
+        """One pass over each of ``epochs`` equal parts of the batch with one optimizer, leaving
+        ``model`` at the epoch that scored best on validation; ``(that epoch's training loss, the epoch)``."""
+        if len(xt) % epochs:
+            raise ValueError(f"fresh_epochs: {len(xt)} samples do not split into {epochs} equal epochs")
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay)
+        one_pass = dataclasses.replace(self.settings, epochs=1)
+        best_score, best_epoch, best_weights, best_loss = -1.0, 0, None, float("nan")
+        for epoch, (x_part, y_part) in enumerate(zip(xt.chunk(epochs), yt.chunk(epochs)), start=1):
+            loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer)
+            score = evaluate(model, *self.val, self.num_classes)["accuracy"]
+            if score > best_score:  # the first of equal scores: the least trained
+                best_score, best_epoch, best_loss = score, epoch, loss
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(best_weights)
+        return best_loss, best_epoch
 
     # -- persistent --------------------------------------------------------------------------------
     def step(self, x: np.ndarray, y: np.ndarray, epochs: int, *, with_test: bool = False) -> Outcome:

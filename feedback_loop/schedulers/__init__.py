@@ -36,7 +36,8 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
         step = Fidelity(learner.persistent_samples or learner.samples, learner.persistent_epochs)
         return FifoScheduler(policy, step, Budget(config.budget, ledger, elapsed), kind="step")
     top, final = fidelities(config)
-    stages = dict(candidates=selection.candidates, seeds=selection.seeds, top=top, learner_seed=learner.seed)
+    stages = dict(candidates=selection.candidates, seeds=selection.seeds, top=top, learner_seed=learner.seed,
+                  fresh_epochs=config.final.fresh_epochs)
     if config.policy.name == "uniform" and config.budget.train_samples:
         # uniform DR needs no search: the whole budget goes into one model on fresh uniform-DR data
         whole = Fidelity(max(1, config.budget.train_samples // final.epochs), final.epochs)
