@@ -188,7 +188,7 @@ class LoopRunner:
             "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
             **({"member": job.member, "generation": job.candidate.info.get("generation")} if self.members > 1 else {})})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
-            report.save_delivered(self.run_dir, result.state, self.prepared, job)
+            report.save_delivered(self.run_dir, result.state, self.prepared, job, result.outcome.metrics.get("best_epoch"))
         elif result.state:
             self.checkpointer.stage(member_field(job.member), result.state)
             if improved:  # model selection on validation, as for any learner
@@ -230,7 +230,8 @@ class LoopRunner:
         population = self.members > 1
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
-                                               self.persistent and not population, self.config.final.fresh_epochs))
+                                               self.persistent and not population,
+                                               self.config.final.fresh_epochs and not self.persistent))
         if population:  # the population's delivered state (its policy's `deliver`), lineage and schedule
             summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      self.policy, self.executor if self.final_scores else None))

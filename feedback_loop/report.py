@@ -108,13 +108,16 @@ def add_intervals(summary: dict[str, Any], env: gym.Env) -> None:
         summary[f"{key}_intervals"] = intervals(ranges, params) if ranges and params else None
 
 
-def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: Job) -> None:
-    """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``)."""
+def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: Job,
+                   best_epoch: int | None = None) -> None:
+    """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``);
+    with fresh epochs, which epoch's weights they are."""
     learner = prepared.config.learner
     save_model(run_dir / MODEL_FILE, weights, model=learner.model, hidden=learner.hidden,
                input_shape=prepared.input_shape, num_classes=prepared.num_classes, input_scale=learner.input_scale,
                simulator=prepared.config.simulator.id, params=job.candidate.params, ranges=job.candidate.ranges,
-               samples=job.fidelity.samples, epochs=job.fidelity.epochs)
+               samples=job.fidelity.samples, epochs=job.fidelity.epochs,
+               **({"fresh_epochs": True, "best_epoch": best_epoch} if job.fresh_epochs else {}))
 
 
 def deliver_persistent(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger,

@@ -144,6 +144,7 @@ def test_fresh_epochs_render_new_data_every_epoch_in_the_same_budget_and_deliver
     model = feedback_loop.load_model(tmp_path / "fresh")
     real = make_simulator("feedback_loop/GaussianMixture-v0").real_data()
     assert np.mean(model.predict(real.x_val) == real.y_val) == pytest.approx(fresh["delivered_val_score"], abs=1e-6)
+    assert model.meta["fresh_epochs"] and model.meta["best_epoch"] == fresh["delivered_best_epoch"]
 
 
 def test_class_report_counts_confusions_by_true_and_predicted_class():

@@ -129,5 +129,6 @@ class StagedScheduler(Scheduler):
         self.rescored = {int(c): list(s) for c, s in state["rescored"].items()}
         self.selected = Candidate.from_dict(state["selected"]) if state["selected"] else None
         if state.get("delivered"):
-            self.delivered = Result(Job(self.selected, self.final, FINAL_SEED_ID, stage="final"),
+            self.delivered = Result(Job(self.selected, self.final, FINAL_SEED_ID, stage="final",
+                                        fresh_epochs=self.fresh_epochs),
                                     Outcome.from_dict(state["delivered"]))
