@@ -108,7 +108,7 @@ class FinalConfig:
     fresh_epochs: bool = False
     """Train it as a persistent learner trains: every epoch on ``samples`` newly rendered samples (so
     ``samples`` × ``epochs`` are rendered, none seen twice), scored on validation after each epoch,
-    and the best epoch's model delivered. The same ``train_samples``; the rendering is ``epochs`` times."""
+    and the best epoch's model delivered. The same ``train_samples``; ``epochs`` times the rendering."""
 
 
 @dataclass
