@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,15 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         ) from err
 
 
+# MLflow refuses a param name with any other character (a config's free-form `references` keys may have them)
+_NOT_IN_PARAM_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def param_name(key: str) -> str:
+    """``key`` as an MLflow param name: characters MLflow refuses become ``_``."""
+    return _NOT_IN_PARAM_NAME.sub("_", key)[:250]
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in data.items():
@@ -104,7 +114,7 @@ class Tracker:
     def start_parent(self, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_run_id = run.info.run_id
-        params = [Param(k, v[:6000]) for k, v in flatten(config).items()]
+        params = [Param(param_name(k), v[:6000]) for k, v in flatten(config).items()]
         for i in range(0, len(params), 100):
             self.client.log_batch(self.parent_run_id, params=params[i:i + 100])
         return self.parent_run_id

@@ -255,3 +255,15 @@ def test_a_new_run_into_a_run_directory_is_refused(tmp_path):
     in_process(tiny("random", 1), tmp_path / "run").run(progress=False)
     with pytest.raises(ConfigError, match="already holds a run; continue it with 'feedback-loop resume"):
         in_process(tiny("random", 1), tmp_path / "run").run(progress=False)
+
+
+def test_free_form_reference_names_reach_mlflow_as_valid_param_names(tracking_uri):
+    # a config's `references` keys are free text; MLflow refuses "(" in a param name, which once
+    # stopped a run before its first evaluation
+    from mlflow import MlflowClient
+
+    from feedback_loop.tracking import Tracker
+
+    tracker = Tracker(tracking_uri, "test-param-names")
+    run_id = tracker.start_parent("names", {"references": {"this search (fresh epochs), é": "0.95"}}, {})
+    assert MlflowClient(tracking_uri).get_run(run_id).data.params == {"references.this search _fresh epochs__ _": "0.95"}
