@@ -114,7 +114,13 @@ class Tracker:
     def start_parent(self, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_run_id = run.info.run_id
-        params = [Param(param_name(k), v[:6000]) for k, v in flatten(config).items()]
+        names: dict[str, str] = {}
+        for key, value in flatten(config).items():
+            name = param_name(key)
+            if name in names:  # two keys that differ only in refused characters: keep both apart
+                name = param_name(f"{name[:240]}_{len(names)}")
+            names[name] = value[:6000]
+        params = [Param(k, v) for k, v in names.items()]
         for i in range(0, len(params), 100):
             self.client.log_batch(self.parent_run_id, params=params[i:i + 100])
         return self.parent_run_id

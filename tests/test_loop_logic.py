@@ -267,3 +267,6 @@ def test_free_form_reference_names_reach_mlflow_as_valid_param_names(tracking_ur
     tracker = Tracker(tracking_uri, "test-param-names")
     run_id = tracker.start_parent("names", {"references": {"this search (fresh epochs), é": "0.95"}}, {})
     assert MlflowClient(tracking_uri).get_run(run_id).data.params == {"references.this search _fresh epochs__ _": "0.95"}
+    # keys that differ only in refused characters stay two params (one batch refuses a repeated key)
+    run_id = tracker.start_parent("clash", {"references": {"a(b)": "1", "a[b]": "2"}}, {})
+    assert MlflowClient(tracking_uri).get_run(run_id).data.params == {"references.a_b_": "1", "references.a_b__1": "2"}
