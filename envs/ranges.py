@@ -49,6 +49,17 @@ def intervals(ranges: Mapping[str, RangeParam], params: Mapping[str, Any]) -> di
     return out
 
 
+def widen_params(params: Mapping[str, Any], ranges: Mapping[str, RangeParam], fraction: float) -> dict[str, Any]:
+    """``params`` with every factor's interval widened toward its whole bounds by ``fraction`` of the
+    room left: width ``w`` becomes ``w + fraction * (1 - w)`` at the same position, so the new interval
+    contains the old one (0: unchanged; 1: the factor is uniform over its bounds)."""
+    out = dict(params)
+    for spec in ranges.values():
+        if spec.width in out:
+            out[spec.width] = float(out[spec.width]) + fraction * (1.0 - float(out[spec.width]))
+    return out
+
+
 def widest_params(param_space: Any, nominal: Mapping[str, Any], ranges: Mapping[str, RangeParam]) -> dict[str, Any]:
     """The widest member of a simulator's family: every declared factor over its whole bounds (width 1),
     every other continuous parameter at the middle of its bounds (equal mixture weights, say), discrete

@@ -109,6 +109,11 @@ class FinalConfig:
     """Train it as a persistent learner trains: every epoch on ``samples`` newly rendered samples (so
     ``samples`` × ``epochs`` are rendered, none seen twice), scored on validation after each epoch,
     and the best epoch's model delivered. The same ``train_samples``; ``epochs`` times the rendering."""
+    widen: float = 0.0
+    """Widen the selected candidate's intervals toward the simulator's whole bounds by this fraction of
+    the room left before the delivered model trains (0: as searched; 1: every factor uniform over its
+    bounds). The search judges candidates on few samples, where narrow intervals pay; the delivered
+    model trains on many more, where wider ones do."""
 
 
 @dataclass
@@ -246,6 +251,8 @@ class Config:
                                  ("final.samples", self.final.samples, 1), ("final.epochs", self.final.epochs, 1)]:
             if value is not None and value < low:
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: >= {low}")
+        if not 0.0 <= self.final.widen <= 1.0:
+            raise ConfigError(f"final.widen: value {self.final.widen!r} is out of range; allowed: 0 to 1")
         if self.selection.seeds > 100:
             raise ConfigError(f"selection.seeds: value {self.selection.seeds} is out of range; allowed: 1 to 100")
         if self.budget.evaluations is not None and self.budget.evaluations < 1:

@@ -80,7 +80,8 @@ class LoopRunner:
         self.policy = build_policy(self.prepared, self.run_dir)
         self.persistent = self.policy.learner_mode == "persistent"
         self.members = max(1, int(getattr(self.policy, "members", 1))) if self.persistent else 1  # > 1: a population
-        self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed)
+        self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed,
+                                         getattr(self.prepared.env, "ranges", {}))
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
         if self.saved is None:
             if (self.run_dir / CHECKPOINT_FILE).exists():

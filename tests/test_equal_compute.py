@@ -234,3 +234,52 @@ def test_the_search_starts_at_nominal_and_at_uniform_dr(tmp_path):
     env = prepared.env
     assert nominal.params == pytest.approx(env.nominal_params)
     assert all(widest.params[spec.width] == 1.0 for spec in env.ranges.values())
+
+
+def test_widening_keeps_every_searched_interval_inside_the_delivered_one():
+    from feedback_loop.envs.digits.env import RANGES, DigitsEnv
+    from feedback_loop.schedulers import widen_candidate
+
+    space = DigitsEnv().param_space
+    rng = np.random.default_rng(0)
+    params = {name: float(rng.uniform()) for spec in RANGES.values() for name in (spec.position, spec.width)}
+    searched = Candidate(7, params, ranges={"w0_oval": [0.2, 0.4]})
+    assert widen_candidate(searched, 0.0, space, RANGES) is searched
+    half = widen_candidate(searched, 0.5, space, RANGES)
+    low, high = float(space["w0_oval"].low), float(space["w0_oval"].high)
+    assert half.ranges["w0_oval"] == pytest.approx([0.2 - 0.5 * (0.2 - low), 0.4 + 0.5 * (high - 0.4)])
+    for spec in RANGES.values():
+        w = params[spec.width]
+        assert half.params[spec.width] == pytest.approx(w + 0.5 * (1 - w))
+        a, b = spec.interval(params[spec.position], w)
+        a2, b2 = spec.interval(half.params[spec.position], half.params[spec.width])
+        assert a2 <= a + 1e-12 and b <= b2 + 1e-12  # the searched interval stays covered
+        whole = widen_candidate(searched, 1.0, space, RANGES)
+        assert spec.interval(whole.params[spec.position], whole.params[spec.width]) == pytest.approx((spec.low, spec.high))
+    assert half.id == 7 and half.info["searched_params"] == params and half.info["widen"] == 0.5
+    assert Candidate.from_dict(half.to_dict()) == half  # it survives a checkpoint
+
+
+def test_the_delivered_model_trains_on_the_widened_winner_and_the_summary_keeps_both(tmp_path):
+    config = load_config("examples/digits.yaml", [
+        "tracking.tracking_uri=none", "name=widen", "policy.name=random", "budget.train_samples=null", "budget.evaluations=3",
+        "search.rungs=1", "learner.samples=100", "learner.epochs=1", "selection.candidates=2",
+        "selection.seeds=1", "final.samples=200", "final.epochs=1", "final.fresh_epochs=false", "final.widen=0.5"])
+    summary = in_process(config, tmp_path / "run").run(progress=False)
+    history = runs.history(tmp_path / "run")
+    searched = next(h for h in history if h["stage"] == "search" and h["id"] == summary["selected_candidate_id"])
+    final = next(h for h in history if h["stage"] == "final")
+    assert summary["searched_params"] == searched["params"] and summary["final_widen"] == 0.5
+    assert final["params"] == summary["selected_params"] != searched["params"]
+    for name, value in searched["params"].items():
+        expected = value + 0.5 * (1 - value) if name.endswith("_width") else value
+        assert summary["selected_params"][name] == pytest.approx(expected)
+    assert feedback_loop.load_model(tmp_path / "run").meta["params"] == summary["selected_params"]
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_final_widen_outside_zero_to_one_is_refused_by_name(value):
+    from feedback_loop.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"final\.widen: value .* out of range; allowed: 0 to 1"):
+        load_config("examples/gaussian_mixture.yaml", [f"final.widen={value}"])

@@ -4,7 +4,7 @@ from a config."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from ..config import Config
 from ..ledger import Ledger
@@ -14,6 +14,7 @@ from .base import Budget, Scheduler
 from .fifo import FifoScheduler
 from .halving import HalvingScheduler, rung_fidelities
 from .stages import StagedScheduler
+from .widening import widen_candidate
 
 
 def fidelities(config: Config) -> tuple[Fidelity, Fidelity]:
@@ -29,15 +30,19 @@ def reserve(config: Config) -> int:
     return StagedScheduler.reserve(config.selection.candidates, config.selection.seeds, top, final)
 
 
-def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Callable[[], float]) -> Scheduler:
-    """A persistent policy's steps (FIFO), or the search and its stages for a per-candidate policy."""
+def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Callable[[], float],
+                    range_params: Mapping[str, Any] | None = None) -> Scheduler:
+    """A persistent policy's steps (FIFO), or the search and its stages for a per-candidate policy.
+    ``range_params``: the simulator's randomized factors, which ``final.widen`` widens."""
     learner, selection = config.learner, config.selection
     if policy.learner_mode == "persistent":  # its model is trained by the search itself
         step = Fidelity(learner.persistent_samples or learner.samples, learner.persistent_epochs)
         return FifoScheduler(policy, step, Budget(config.budget, ledger, elapsed), kind="step")
     top, final = fidelities(config)
     stages = dict(candidates=selection.candidates, seeds=selection.seeds, top=top, learner_seed=learner.seed,
-                  fresh_epochs=config.final.fresh_epochs)
+                  fresh_epochs=config.final.fresh_epochs,
+                  deliver=(lambda winner: widen_candidate(winner, config.final.widen, policy.param_space, range_params))
+                  if config.final.widen else None)
     if config.policy.name == "uniform" and config.budget.train_samples:
         # uniform DR needs no search: the whole budget goes into one model on fresh uniform-DR data
         whole = Fidelity(max(1, config.budget.train_samples // final.epochs), final.epochs)
@@ -54,4 +59,4 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
 
 
 __all__ = ["Budget", "Scheduler", "FifoScheduler", "HalvingScheduler", "StagedScheduler", "build_scheduler",
-           "fidelities", "reserve", "rung_fidelities"]
+           "fidelities", "reserve", "rung_fidelities", "widen_candidate"]

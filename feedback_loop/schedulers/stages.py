@@ -6,7 +6,7 @@
    learner seeds at the search's full fidelity; the best mean wins (a best-of-N single score is
    partly luck);
 3. **final**: the delivered model, trained at its own fidelity (``final.samples`` × ``final.epochs``)
-   on fresh data at the selected parameters, scored on validation (and the test half, for the report);
+   on fresh data at the selected parameters (their intervals widened by ``final.widen``), scored on validation (and the test half, for the report);
    with ``final.fresh_epochs``, on new data every epoch, delivering its best validation epoch.
 
 Every stage is jobs like the search's, so they run on the same actors, are counted in the same
@@ -33,7 +33,8 @@ class StagedScheduler(Scheduler):
 
     def __init__(self, search: Scheduler | None, ranking: Callable[[], list[Candidate]], *, candidates: int,
                  seeds: int, top: Fidelity, final: Fidelity, learner_seed: int,
-                 choose: Callable[[], Candidate] | None = None, fresh_epochs: bool = False) -> None:
+                 choose: Callable[[], Candidate] | None = None, fresh_epochs: bool = False,
+                 deliver: Callable[[Candidate], Candidate] | None = None) -> None:
         self.search = search
         self.ranking = ranking
         self.candidates, self.seeds = candidates, seeds
@@ -41,6 +42,7 @@ class StagedScheduler(Scheduler):
         self.learner_seed = learner_seed
         self.choose = choose  # no search (uniform DR): the one candidate to train the model on
         self.fresh_epochs = fresh_epochs  # the delivered model's data: new every epoch
+        self.deliver = deliver  # the winner -> what the delivered model trains on (final.widen)
         self.phase = "search" if search is not None else "final"
         self.queue: list[Job] = []
         self.rescored: dict[int, list[float | None]] = {}  # candidate id -> selection scores
@@ -59,10 +61,11 @@ class StagedScheduler(Scheduler):
                 return jobs
             self._begin_selection()
         if self.phase == "final" and self.selected is None:
-            self.selected = self.choose() if self.choose else self._winner()
-            if self.selected is None:  # nothing succeeded: there is nothing to deliver
+            winner = self.choose() if self.choose else self._winner()
+            if winner is None:  # nothing succeeded: there is nothing to deliver
                 self.phase = "done"
                 return []
+            self.selected = self.deliver(winner) if self.deliver else winner
             self.queue.append(Job(self.selected, self.final, seed_id=FINAL_SEED_ID, with_test=True,
                                   model_seed=self.learner_seed + 1000, stage="final",
                                   fresh_epochs=self.fresh_epochs))
