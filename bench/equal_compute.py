@@ -38,11 +38,13 @@ Prints one JSON line last. ``python bench/equal_compute.py --train-samples 30000
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -54,16 +56,35 @@ from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import POLICIES, UniformDR
 from feedback_loop.simulators import make_simulator, simulator_version
+from feedback_loop.tracking import flatten
 
 
 def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri: str | None) -> dict:
-    """A loop run to the end (a finished one is read back; an interrupted one resumed)."""
+    """A loop run to the end (a finished one is read back; an interrupted one resumed), refused when
+    ``run_dir`` holds a run made with other settings (a changed example config, say)."""
+    config = load_config(config_path, overrides)
+    if (run_dir / "config.yaml").is_file():
+        changed = settings_changed(load_config(run_dir / "config.yaml"), config)
+        if changed:
+            raise SystemExit(f"{run_dir} holds a run made with other settings ({'; '.join(changed)}); "
+                             "move it away or choose another --run-dir")
     if (run_dir / SUMMARY_FILE).is_file():
         return json.loads((run_dir / SUMMARY_FILE).read_text())
     if (run_dir / "checkpoint.json").is_file():
         return LoopRunner.from_run_dir(run_dir).run(progress=False)
-    config = load_config(config_path, overrides)
     return LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=sys.stderr.isatty())
+
+
+def settings_changed(stored: Any, wanted: Any) -> list[str]:
+    """``key: stored -> wanted`` for every config key whose value differs, but for those that cannot
+    change the result: the quoted references, where it is tracked, and a persistent policy's stages
+    after a search it does not have."""
+    ignored = {"references", "tracking"}
+    if POLICIES[wanted.policy.name].learner_mode_for(wanted.policy.options) == "persistent":
+        ignored |= {"search", "selection", "final"}
+    a, b = flatten(dataclasses.asdict(stored)), flatten(dataclasses.asdict(wanted))
+    keys = [k for k in sorted(set(a) | set(b)) if k.split(".")[0] not in ignored]
+    return [f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
 
 
 def record(result: dict, name: str, values: list[float | None]) -> None:
@@ -96,8 +117,9 @@ def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[
     and each loop run's speed-up in reaching its best validation score."""
     n = args.single_fidelity_evaluations
     run_dir = root / f"single-fidelity-{n}{simulator}"
+    # only its search is measured: its delivered model is trained as searched (final.widen 0)
     run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
-                           "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0"],
+                           "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
              run_dir, args.tracking_uri)
     single = search_at_full_fidelity(run_dir, full)
     if not single:  # every evaluation failed, or a persistent policy (no full-fidelity evaluations)
@@ -242,7 +264,8 @@ def main() -> None:
         record(result, "uniform_persistent_val_acc", [s["delivered_val_score"] for s in uniform])
         record(result, "uniform_persistent_wall_seconds", [s["wall_seconds"] for s in uniform])
     if args.uniform_fresh:
-        fresh = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", "policy.name=uniform",
+        # final.widen widens a searched winner: a no-op at uniform DR's whole bounds, left at 0
+        fresh = [run_loop(args.config, base + ["final.widen=0", f"seed={s}", f"policy.seed={s}", "policy.name=uniform",
                                                "search.rungs=1", "selection.candidates=0"],
                           root / f"uniform-fresh-{tag}-seed{s}", args.tracking_uri) for s in seeds]
         record(result, "uniform_fresh_test_acc", [s["delivered_test_score"] for s in fresh])

@@ -283,3 +283,23 @@ def test_final_widen_outside_zero_to_one_is_refused_by_name(value):
 
     with pytest.raises(ConfigError, match=r"final\.widen: value .* out of range; allowed: 0 to 1"):
         load_config("examples/gaussian_mixture.yaml", [f"final.widen={value}"])
+
+
+def test_the_benchmark_never_reads_back_a_run_made_with_other_settings(tmp_path):
+    """bench/equal_compute.py keeps its runs to read them back; a run of a changed config is refused."""
+    import importlib.util
+
+    from feedback_loop.config import dump_config
+
+    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    dump_config(load_config("examples/gaussian_mixture.yaml", ["final.widen=0.5"]), run_dir / "config.yaml")
+    (run_dir / "summary.json").write_text('{"delivered_test_score": 0.9}')
+    with pytest.raises(SystemExit, match=r"holds a run made with other settings \(final\.widen: 0\.5 -> 0\.0\)"):
+        bench.run_loop("examples/gaussian_mixture.yaml", [], run_dir, None)
+    # what cannot change a result (the quoted references) does not count
+    same = bench.run_loop("examples/gaussian_mixture.yaml", ["final.widen=0.5", "references={a: b}"], run_dir, None)
+    assert same == {"delivered_test_score": 0.9}
