@@ -87,6 +87,8 @@ def chosen_params(summary: dict[str, Any], env: Any) -> tuple[dict[str, Any], st
 
     chosen = summary.get("selected_params")
     how = "chosen after re-scoring with fresh seeds" if summary.get("selection") else "the delivered model's"
+    if chosen and summary.get("final_widen"):
+        how += f", their intervals widened by {summary['final_widen']:g} of the room left (final.widen)"
     if not chosen:
         chosen, how = summary.get("best_params"), "at the best search score"
     if not chosen:

@@ -102,6 +102,9 @@ def test_range_factors_are_exported_as_ordered_intervals(digits_run, digits_expo
     assert document["intervals"] == summary["selected_intervals"]  # both rounded by envs.intervals
     text = (digits_export / "params.yaml").read_text()
     assert "  slant: [" in text  # an interval reads as one [low, high] line
+    # examples/digits.yaml delivers at widened intervals: the export is what the model trained on, and says so
+    assert summary["final_widen"] == 0.5 and document["params"] == pytest.approx(summary["selected_params"])
+    assert "widened by 0.5 of the room left (final.widen)" in text.splitlines()[0]
     columns, rows = read_csv(digits_export / "trajectory.csv")
     assert {f"{f}_{end}" for f in env.ranges for end in ("low", "high")} <= set(columns)
     for row in rows:
