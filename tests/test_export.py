@@ -43,7 +43,7 @@ def digits_run(tmp_path_factory) -> Path:
     """Digits-v0 has range factors (``{factor}_position`` / ``_width``): the intervals are exported."""
     config = load_config("examples/digits.yaml", TINY + [
         "learner.samples=100", "learner.epochs=1", "budget.evaluations=3", "selection.seeds=1",
-        "final.samples=200", "final.epochs=1"])
+        "final.samples=200", "final.epochs=1", "final.widen=0.5"])
     run_dir = tmp_path_factory.mktemp("digits") / "run"
     in_process(config, run_dir).run(progress=False)
     return run_dir
@@ -102,7 +102,7 @@ def test_range_factors_are_exported_as_ordered_intervals(digits_run, digits_expo
     assert document["intervals"] == summary["selected_intervals"]  # both rounded by envs.intervals
     text = (digits_export / "params.yaml").read_text()
     assert "  slant: [" in text  # an interval reads as one [low, high] line
-    # examples/digits.yaml delivers at widened intervals: the export is what the model trained on, and says so
+    # delivered at widened intervals (final.widen): the export is what the model trained on, and says so
     assert summary["final_widen"] == 0.5 and document["params"] == pytest.approx(summary["selected_params"])
     assert "widened by 0.5 of the room left (final.widen)" in text.splitlines()[0]
     columns, rows = read_csv(digits_export / "trajectory.csv")
