@@ -28,6 +28,8 @@ For every seed, on the real *test* half (touched only here, to report):
 
 Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
 they were computed at), so an interrupted benchmark, or one rerun to add a stage, trains nothing twice.
+A stored run made with other settings (a changed example config, say) is refused, naming each
+differing key, never read back as this one's.
 Run directories are named after the budget and the simulator's own ``version``, so runs of a changed
 simulator are never read back as this one's. ``--skip loop,one_model,references`` leaves stages out
 (their fields are then absent or None).
@@ -49,7 +51,7 @@ from typing import Any
 import ray
 
 from feedback_loop.checkpoint import atomic_write
-from feedback_loop.config import load_config
+from feedback_loop.config import ConfigError, load_config
 from feedback_loop.executors.resources import ensure_ray
 from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
 from feedback_loop.ledger import read_history
@@ -64,7 +66,10 @@ def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri
     ``run_dir`` holds a run made with other settings (a changed example config, say)."""
     config = load_config(config_path, overrides)
     if (run_dir / "config.yaml").is_file():
-        changed = settings_changed(load_config(run_dir / "config.yaml"), config)
+        try:
+            changed = settings_changed(load_config(run_dir / "config.yaml"), config)
+        except ConfigError as err:  # written by another version of feedback-loop
+            changed = [f"its config.yaml no longer loads: {err}"]
         if changed:
             raise SystemExit(f"{run_dir} holds a run made with other settings ({'; '.join(changed)}); "
                              "move it away or choose another --run-dir")
@@ -76,10 +81,11 @@ def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri
 
 
 def settings_changed(stored: Any, wanted: Any) -> list[str]:
-    """``key: stored -> wanted`` for every config key whose value differs, but for those that cannot
-    change the result: the quoted references, where it is tracked, and a persistent policy's stages
-    after a search it does not have."""
-    ignored = {"references", "tracking"}
+    """``key: stored -> wanted`` for every config key whose value differs, but for those that do not
+    say what is trained: the quoted references, where it is tracked, the machine's resources (the
+    population's CPU shares follow the machine), and a persistent policy's stages after a search it
+    does not have."""
+    ignored = {"references", "tracking", "resources"}
     if POLICIES[wanted.policy.name].learner_mode_for(wanted.policy.options) == "persistent":
         ignored |= {"search", "selection", "final"}
     a, b = flatten(dataclasses.asdict(stored)), flatten(dataclasses.asdict(wanted))

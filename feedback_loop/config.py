@@ -110,10 +110,12 @@ class FinalConfig:
     ``samples`` × ``epochs`` are rendered, none seen twice), scored on validation after each epoch,
     and the best epoch's model delivered. The same ``train_samples``; ``epochs`` times the rendering."""
     widen: float = 0.0
-    """Widen the selected candidate's intervals toward the simulator's whole bounds by this fraction of
-    the room left before the delivered model trains (0: as searched; 1: every factor uniform over its
-    bounds). The search judges candidates on few samples, where narrow intervals pay; the delivered
-    model trains on many more, where wider ones do."""
+    """Widen the selected candidate's intervals (the simulator's range factors and per-sample ranges)
+    toward their whole bounds by this fraction of the room left before the delivered model trains (0:
+    as searched; 1: every factor uniform over its bounds). The search judges candidates on few samples,
+    where narrow intervals pay; the delivered model trains on many more, where wider ones may (on the
+    digits they did not: BENCHMARKS.md). Persistent and population policies deliver their own model and
+    ignore it."""
 
 
 @dataclass

@@ -89,7 +89,7 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
         "selected_ranges": None if selected is None else selected.ranges,
         # with final.widen, selected_* are what the delivered model trained on; these, what the search scored
         "searched_params": None if selected is None else selected.info.get("searched_params", selected.params),
-        "final_widen": config.final.widen,
+        "final_widen": 0.0 if selected is None else selected.info.get("widen", 0.0),  # 0 where nothing widened
         "delivered_val_score": None if outcome is None else outcome.score,
         "delivered_test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
         # with final.fresh_epochs, the epoch whose model was delivered (the best on validation)

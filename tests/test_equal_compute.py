@@ -157,11 +157,19 @@ def test_class_report_counts_confusions_by_true_and_predicted_class():
     assert nearest(np.array([[0.9, 0.0], [5.0, 5.0]]), np.array([[0.0, 0.0], [1.0, 0.0], [4.0, 6.0]])).tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("when", ["mid-rung", "mid-final"])
+def tiny_digits(*extra: str):
+    """Digits-v0 (it has range factors, so ``final.widen`` has intervals to widen), at seconds' size."""
+    return load_config("examples/digits.yaml", [
+        "tracking.tracking_uri=none", "name=widen", "policy.name=random", "budget.train_samples=null",
+        "budget.evaluations=3", "search.rungs=1", "learner.samples=100", "learner.epochs=1", "selection.candidates=2",
+        "selection.seeds=1", "final.samples=200", "final.epochs=1", "final.fresh_epochs=false", *extra])
+
+
+@pytest.mark.parametrize("when", ["mid-rung", "mid-final", "mid-final-widened"])
 def test_resume_in_a_rung_or_in_the_final_training_loses_nothing(tmp_path, monkeypatch, when):
     import feedback_loop.loop as loop_module
 
-    config = gm("search.rungs=2", "policy.name=random")
+    config = tiny_digits("final.widen=0.5") if when == "mid-final-widened" else gm("search.rungs=2", "policy.name=random")
     straight = in_process(config, tmp_path / "straight").run(progress=False)
     history = runs.history(tmp_path / "straight")
     # stop just before a promoted (rung 1) job, or just before the final model, comes back
@@ -179,8 +187,11 @@ def test_resume_in_a_rung_or_in_the_final_training_loses_nothing(tmp_path, monke
         return [(h["job"], h["score"]) for h in runs.history(run_dir)]
 
     assert trace(tmp_path / "stopped") == trace(tmp_path / "straight")
-    for key in ("train_samples", "delivered_val_score", "delivered_test_score", "selected_candidate_id"):
+    for key in ("train_samples", "delivered_val_score", "delivered_test_score", "selected_candidate_id",
+                "selected_params", "searched_params"):
         assert resumed[key] == straight[key], key
+    if when == "mid-final-widened":  # widened exactly once, before and after the stop
+        assert_widened_once(resumed, 0.5)
 
 
 def test_optuna_prunes_through_its_own_pruner_and_sees_every_rung(tmp_path):
@@ -260,21 +271,28 @@ def test_widening_keeps_every_searched_interval_inside_the_delivered_one():
     assert Candidate.from_dict(half.to_dict()) == half  # it survives a checkpoint
 
 
+def assert_widened_once(summary: dict, fraction: float) -> None:
+    for name, value in summary["searched_params"].items():
+        expected = value + fraction * (1 - value) if name.endswith("_width") else value
+        assert summary["selected_params"][name] == pytest.approx(expected), name
+
+
 def test_the_delivered_model_trains_on_the_widened_winner_and_the_summary_keeps_both(tmp_path):
-    config = load_config("examples/digits.yaml", [
-        "tracking.tracking_uri=none", "name=widen", "policy.name=random", "budget.train_samples=null", "budget.evaluations=3",
-        "search.rungs=1", "learner.samples=100", "learner.epochs=1", "selection.candidates=2",
-        "selection.seeds=1", "final.samples=200", "final.epochs=1", "final.fresh_epochs=false", "final.widen=0.5"])
-    summary = in_process(config, tmp_path / "run").run(progress=False)
+    summary = in_process(tiny_digits("final.widen=0.5"), tmp_path / "run").run(progress=False)
     history = runs.history(tmp_path / "run")
     searched = next(h for h in history if h["stage"] == "search" and h["id"] == summary["selected_candidate_id"])
     final = next(h for h in history if h["stage"] == "final")
     assert summary["searched_params"] == searched["params"] and summary["final_widen"] == 0.5
     assert final["params"] == summary["selected_params"] != searched["params"]
-    for name, value in searched["params"].items():
-        expected = value + 0.5 * (1 - value) if name.endswith("_width") else value
-        assert summary["selected_params"][name] == pytest.approx(expected)
+    assert_widened_once(summary, 0.5)
     assert feedback_loop.load_model(tmp_path / "run").meta["params"] == summary["selected_params"]
+
+
+def test_final_widen_is_reported_only_where_it_widened_something(tmp_path):
+    """GaussianMixture-v0 declares no range factors and TPE's candidates carry no per-sample ranges:
+    nothing to widen, so the summary does not claim it."""
+    summary = in_process(gm("final.widen=0.5"), tmp_path / "run").run(progress=False)
+    assert summary["final_widen"] == 0.0 and summary["selected_params"] == summary["searched_params"]
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5])
@@ -303,3 +321,8 @@ def test_the_benchmark_never_reads_back_a_run_made_with_other_settings(tmp_path)
     # what cannot change a result (the quoted references) does not count
     same = bench.run_loop("examples/gaussian_mixture.yaml", ["final.widen=0.5", "references={a: b}"], run_dir, None)
     assert same == {"delivered_test_score": 0.9}
+    # a persistent policy has no final stage: its final.* settings do not count, its own do
+    dump_config(load_config("examples/gaussian_mixture.yaml", ["policy.name=adr"]), run_dir / "config.yaml")
+    assert bench.run_loop("examples/gaussian_mixture.yaml", ["policy.name=adr", "final.widen=0.5"], run_dir, None) == same
+    with pytest.raises(SystemExit, match=r"learner\.lr: 0\.003 -> 0\.02"):
+        bench.run_loop("examples/gaussian_mixture.yaml", ["policy.name=adr", "learner.lr=0.02"], run_dir, None)

@@ -18,6 +18,7 @@ import yaml
 import feedback_loop
 from feedback_loop.cli import main
 from feedback_loop.config import load_config
+from feedback_loop.envs import intervals
 from feedback_loop.export import export_run
 from feedback_loop.simulators import make_simulator, simulator_version
 from tests import runs
@@ -43,7 +44,7 @@ def digits_run(tmp_path_factory) -> Path:
     """Digits-v0 has range factors (``{factor}_position`` / ``_width``): the intervals are exported."""
     config = load_config("examples/digits.yaml", TINY + [
         "learner.samples=100", "learner.epochs=1", "budget.evaluations=3", "selection.seeds=1",
-        "final.samples=200", "final.epochs=1", "final.widen=0.5"])
+        "final.samples=200", "final.epochs=1", "final.widen=0.5", "policy.name=random"])  # no candidate at full width
     run_dir = tmp_path_factory.mktemp("digits") / "run"
     in_process(config, run_dir).run(progress=False)
     return run_dir
@@ -104,6 +105,9 @@ def test_range_factors_are_exported_as_ordered_intervals(digits_run, digits_expo
     assert "  slant: [" in text  # an interval reads as one [low, high] line
     # delivered at widened intervals (final.widen): the export is what the model trained on, and says so
     assert summary["final_widen"] == 0.5 and document["params"] == pytest.approx(summary["selected_params"])
+    assert summary["selected_params"] != summary["searched_params"]
+    searched = intervals(env.ranges, summary["searched_params"])
+    assert all(document["intervals"][f][0] <= a and b <= document["intervals"][f][1] for f, (a, b) in searched.items())
     assert "widened by 0.5 of the room left (final.widen)" in text.splitlines()[0]
     columns, rows = read_csv(digits_export / "trajectory.csv")
     assert {f"{f}_{end}" for f in env.ranges for end in ("low", "high")} <= set(columns)

@@ -31,9 +31,10 @@ def reserve(config: Config) -> int:
 
 
 def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Callable[[], float],
-                    range_params: Mapping[str, Any] | None = None) -> Scheduler:
+                    range_params: Mapping[str, Any]) -> Scheduler:
     """A persistent policy's steps (FIFO), or the search and its stages for a per-candidate policy.
-    ``range_params``: the simulator's randomized factors, which ``final.widen`` widens."""
+    ``range_params``: the simulator's randomized factors (``Simulator.ranges``, ``{}`` without), which
+    ``final.widen`` widens."""
     learner, selection = config.learner, config.selection
     if policy.learner_mode == "persistent":  # its model is trained by the search itself
         step = Fidelity(learner.persistent_samples or learner.samples, learner.persistent_epochs)

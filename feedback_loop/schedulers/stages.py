@@ -6,8 +6,9 @@
    learner seeds at the search's full fidelity; the best mean wins (a best-of-N single score is
    partly luck);
 3. **final**: the delivered model, trained at its own fidelity (``final.samples`` × ``final.epochs``)
-   on fresh data at the selected parameters (their intervals widened by ``final.widen``), scored on validation (and the test half, for the report);
-   with ``final.fresh_epochs``, on new data every epoch, delivering its best validation epoch.
+   on fresh data at the selected parameters (their intervals widened by ``final.widen``), scored on
+   validation (and the test half, for the report); with ``final.fresh_epochs``, on new data every
+   epoch, delivering its best validation epoch.
 
 Every stage is jobs like the search's, so they run on the same actors, are counted in the same
 budget, logged in MLflow and checkpointed: a run stopped in any stage resumes where it was.
