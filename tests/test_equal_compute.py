@@ -256,7 +256,7 @@ def test_widening_keeps_every_searched_interval_inside_the_delivered_one():
     params = {name: float(rng.uniform()) for spec in RANGES.values() for name in (spec.position, spec.width)}
     searched = Candidate(7, params, ranges={"w0_oval": [0.2, 0.4]})
     assert widen_candidate(searched, 0.0, space, RANGES) is searched
-    half = widen_candidate(searched, 0.5, space, RANGES)
+    half, whole = widen_candidate(searched, 0.5, space, RANGES), widen_candidate(searched, 1.0, space, RANGES)
     low, high = float(space["w0_oval"].low), float(space["w0_oval"].high)
     assert half.ranges["w0_oval"] == pytest.approx([0.2 - 0.5 * (0.2 - low), 0.4 + 0.5 * (high - 0.4)])
     for spec in RANGES.values():
@@ -265,7 +265,6 @@ def test_widening_keeps_every_searched_interval_inside_the_delivered_one():
         a, b = spec.interval(params[spec.position], w)
         a2, b2 = spec.interval(half.params[spec.position], half.params[spec.width])
         assert a2 <= a + 1e-12 and b <= b2 + 1e-12  # the searched interval stays covered
-        whole = widen_candidate(searched, 1.0, space, RANGES)
         assert spec.interval(whole.params[spec.position], whole.params[spec.width]) == pytest.approx((spec.low, spec.high))
     assert half.id == 7 and half.info["searched_params"] == params and half.info["widen"] == 0.5
     assert Candidate.from_dict(half.to_dict()) == half  # it survives a checkpoint
