@@ -24,10 +24,13 @@ For every seed, on the real *test* half (touched only here, to report):
   halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``), and how much
   sooner each loop run's search reached the single-fidelity run's best validation score at full fidelity
   (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the loop's; None
-  where a loop run never reached it).
+  where a loop run never reached it); and what that run delivers, to set beside the loop's delivered
+  model (``single_fidelity_delivered_test_acc``, ``single_fidelity_train_samples``,
+  ``single_fidelity_wall_seconds``; one seed).
 
 Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
-they were computed at), so an interrupted benchmark, or one rerun to add a stage, trains nothing twice.
+they were computed at, one-model uniform DR and nominal per seed), so an interrupted benchmark, or one
+rerun to add a stage or seeds, trains nothing twice.
 A stored run made with other settings (a changed example config, say) is refused, naming each
 differing key, never read back as this one's.
 Run directories are named after the budget and the simulator's own ``version``, so runs of a changed
@@ -124,17 +127,21 @@ def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[
     n = args.single_fidelity_evaluations
     run_dir = root / f"single-fidelity-{n}{simulator}"
     # only its search is measured: its delivered model is trained as searched (final.widen 0)
-    run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
+    summary = run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
                            "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
              run_dir, args.tracking_uri)
+    # what it delivers, beside the loop's delivered model: its compute and wall time, one seed
+    delivered = {"single_fidelity_delivered_test_acc": summary.get("delivered_test_score"),
+                 "single_fidelity_train_samples": summary.get("train_samples"),
+                 "single_fidelity_wall_seconds": summary.get("wall_seconds")}
     single = search_at_full_fidelity(run_dir, full)
     if not single:  # every evaluation failed, or a persistent policy (no full-fidelity evaluations)
-        return {"single_fidelity_evaluations": n, "speedup_to_single_fidelity_result": None,
+        return {"single_fidelity_evaluations": n, "speedup_to_single_fidelity_result": None, **delivered,
                 "single_fidelity_note": "no successful evaluation at full fidelity"}
     target = max(score for _, score in single)
     seconds = seconds_to_reach(single, target)
     reached = [seconds_to_reach(search_at_full_fidelity(d, full), target) for d in loop_dirs]
-    return {"single_fidelity_evaluations": n, "single_fidelity_best_val": round(target, 4),
+    return {"single_fidelity_evaluations": n, **delivered, "single_fidelity_best_val": round(target, 4),
             "single_fidelity_seconds_to_best": round(seconds, 1),
             "loop_seconds_to_single_fidelity_result": [None if r is None else round(r, 1) for r in reached],
             "speedup_to_single_fidelity_result": [None if r is None else round(seconds / r, 2) for r in reached]}
@@ -143,37 +150,50 @@ def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[
 def stored(path: Path, key: dict, compute) -> dict:
     """``compute()``'s fields, kept in ``path`` with ``key`` so that a rerun with the same settings
     (after an interruption, or to add a stage) reads them back instead of training again."""
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == json.loads(json.dumps(key)):
-            return saved["fields"]
+    if is_stored(path, key):
+        return json.loads(path.read_text())["fields"]
     fields = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: handle.write(json.dumps({"key": key, "fields": fields}).encode()))
     return fields
 
 
-def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[int]) -> dict:
+def is_stored(path: Path, key: dict) -> bool:
+    """Whether ``path`` holds fields computed with exactly ``key``."""
+    return path.is_file() and json.loads(path.read_text()).get("key") == json.loads(json.dumps(key))
+
+
+def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[int], root: Path) -> dict:
     """One model on fresh uniform-DR data with the whole budget (its samples/epochs split chosen on
-    validation), and the same at the nominal parameters; real test accuracy per seed."""
-    out: dict = {}
+    validation), and the same at the nominal parameters; real test accuracy per seed. The split and
+    each seed's pair are stored apart, so adding seeds trains only the new ones."""
     uniform = UniformDR(param_space=env.param_space, nominal_params=env.nominal_params, seed=0,
                         range_params=getattr(env, "ranges", {})).ask(1)[0]
-    split_refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
-                                               {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
-                  for e in map(int, args.uniform_epochs.split(","))}
-    split_scores = {e: ray.get(r) for e, r in split_refs.items()}
-    epochs = max(split_scores, key=split_scores.get)
-    out["uniform_dr_split"] = {"epochs": epochs, "samples": budget // epochs,
-                               "validation_by_epochs": {str(e): round(v, 4) for e, v in split_scores.items()}}
-    chosen = {**learner, "samples": budget // epochs, "epochs": epochs}
-    refs = {"uniform_dr": [synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges, chosen,
-                                                     100 + s, "test")
-                           for s in seeds],
-            "nominal": [synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")
-                        for s in seeds]}
-    for name, values in refs.items():
-        record(out, f"{name}_test_acc", ray.get(values))
+    key = {"budget": budget, "uniform_epochs": args.uniform_epochs, "learner": learner,
+           "simulator": simulator_version(env, sim.id)}
+
+    def choose_split() -> dict:
+        refs = {e: synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
+                                             {**learner, "samples": budget // e, "epochs": e}, 0, "validation")
+                for e in map(int, args.uniform_epochs.split(","))}
+        scores = {e: ray.get(r) for e, r in refs.items()}
+        epochs = max(scores, key=scores.get)
+        return {"epochs": epochs, "samples": budget // epochs,
+                "validation_by_epochs": {str(e): round(v, 4) for e, v in scores.items()}}
+
+    split = stored(root / "uniform-split.json", key, choose_split)
+    chosen = {**learner, "samples": split["samples"], "epochs": split["epochs"]}
+    seed_keys = {s: {**key, "epochs": split["epochs"], "seed": s} for s in seeds}
+    # every missing seed is started at once (Ray spreads them over the cores), each stored when done
+    pending = {s: {"uniform_dr": synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
+                                                           chosen, 100 + s, "test"),
+                   "nominal": synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")}
+               for s in seeds if not is_stored(root / f"uniform-and-nominal-seed{s}.json", seed_keys[s])}
+    per_seed = [stored(root / f"uniform-and-nominal-seed{s}.json", seed_keys[s],
+                       lambda s=s: {name: ray.get(ref) for name, ref in pending[s].items()}) for s in seeds]
+    out: dict = {"uniform_dr_split": split}
+    for name in ("uniform_dr", "nominal"):
+        record(out, f"{name}_test_acc", [scores[name] for scores in per_seed])
     return out
 
 
@@ -294,11 +314,8 @@ def main() -> None:
         result["population_copies"] = [len((s.get("population") or {}).get("lineage", [])) for s in population]
 
     # uniform DR and nominal: one model with the whole budget, the split chosen on validation
-    key = {"budget": budget, "seeds": seeds, "uniform_epochs": args.uniform_epochs, "learner": learner,
-           "simulator": version}
     if "one_model" not in skip:
-        result.update(stored(root / "uniform-and-nominal.json", key,
-                             lambda: uniform_and_nominal(args, env, sim, learner, budget, seeds)))
+        result.update(uniform_and_nominal(args, env, sim, learner, budget, seeds, root))
 
     # the strongest references: converged learner and RBF SVM on the real validation half
     key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner, "simulator": version}

@@ -325,3 +325,37 @@ def test_the_benchmark_never_reads_back_a_run_made_with_other_settings(tmp_path)
     assert bench.run_loop("examples/gaussian_mixture.yaml", ["policy.name=adr", "final.widen=0.5"], run_dir, None) == same
     with pytest.raises(SystemExit, match=r"learner\.lr: 0\.003 -> 0\.02"):
         bench.run_loop("examples/gaussian_mixture.yaml", ["policy.name=adr", "learner.lr=0.02"], run_dir, None)
+
+
+def test_the_benchmark_adds_uniform_dr_seeds_without_training_the_stored_ones_again(ray_session, tmp_path, monkeypatch):
+    """The one-model uniform DR stage keeps its split and each seed apart: ``--seeds 2`` after
+    ``--seeds 1`` trains seed 1 only and reads seed 0 and the split back."""
+    import argparse
+    import importlib.util
+
+    from feedback_loop.final_eval import learner_dict
+
+    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = load_config("examples/digits.yaml", ["learner.batch_size=64"])
+    env = make_simulator(config.simulator.id, config.simulator.kwargs)
+    args = argparse.Namespace(uniform_epochs="1,2")
+    learner = learner_dict(config.learner)
+    first = bench.uniform_and_nominal(args, env, config.simulator, learner, 400, [0], tmp_path)
+    assert first["uniform_dr_split"]["samples"] * first["uniform_dr_split"]["epochs"] == 400
+    stored_files = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert set(stored_files) == {"uniform-split.json", "uniform-and-nominal-seed0.json"}
+
+    trained: list[int] = []
+    remote = bench.synthetic_accuracy.remote
+    monkeypatch.setattr(bench.synthetic_accuracy, "remote", lambda *a: trained.append(a[5]) or remote(*a))
+    both = bench.uniform_and_nominal(args, env, config.simulator, learner, 400, [0, 1], tmp_path)
+    assert trained == [101, 101]  # seed 1's uniform DR and nominal models, nothing else
+    assert both["uniform_dr_test_acc_per_seed"][0] == first["uniform_dr_test_acc_per_seed"][0]
+    assert both["nominal_test_acc_per_seed"][0] == first["nominal_test_acc_per_seed"][0]
+    assert all(stored_files[name] == (tmp_path / name).read_text() for name in stored_files)
+    # another split to choose among is another setting: nothing stored is read back for it
+    trained.clear()
+    bench.uniform_and_nominal(argparse.Namespace(uniform_epochs="1"), env, config.simulator, learner, 400, [0], tmp_path)
+    assert trained == [0, 100, 100]
