@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from .imports import ImportPathError
 from .policies import POLICIES, SAMPLERS
 from .refiners import REFINERS, SimGANConfig
 from .simulators import checked_simulator, load_real_data
+
+logger = logging.getLogger(__name__)
 
 # Constructor arguments the loop passes itself; a user option may not set them.
 _FROM_LOOP = {"param_space", "nominal_params", "seed"}
@@ -156,6 +159,9 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
     if persistent and config.search.rungs > 1:
         raise ConfigError(f"search.rungs: value {config.search.rungs} needs a per-candidate policy; policy "
                           f"{config.policy.name!r} trains one persistent model (allowed: 1)")
+    if persistent and config.final.widen:  # harmless, so not refused: a benchmark sets it for every policy
+        logger.warning("final.widen: value %s is ignored: it widens a searched winner, and policy %r trains one "
+                       "persistent model and delivers it", config.final.widen, config.policy.name)
     budget, kept = config.budget.train_samples, reserve(config)
     cheapest = rung_fidelities(fidelities(config)[0], config.search.rungs, config.search.eta)[0].train_samples
     if budget is not None and not persistent and config.policy.name != "uniform" and kept + cheapest > budget:

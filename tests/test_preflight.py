@@ -82,6 +82,17 @@ def test_preflight_itself_checks_what_loading_already_refuses():
         prepare_run(config)
 
 
+def test_final_widen_with_a_persistent_policy_passes_with_a_warning_that_it_is_ignored(caplog):
+    with caplog.at_level("WARNING", logger="feedback_loop.preflight"):
+        prepare_run(load_config(GM, ["policy.name=adr", "final.widen=0.5"]))
+    assert "final.widen: value 0.5 is ignored" in caplog.text and "'adr' trains one persistent model" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="feedback_loop.preflight"):
+        prepare_run(load_config(GM, ["final.widen=0.5"]))  # a searched winner: widened, nothing to say
+        prepare_run(load_config(GM, ["policy.name=adr"]))
+    assert "final.widen" not in caplog.text
+
+
 def test_cnn_on_images_passes_but_on_two_d_points_is_refused():
     prepared = prepare_run(load_config(DIGITS, ["policy.name=reinforce", "policy.options={population: 4}"]))
     assert prepared.input_shape == (1, 8, 8) and prepared.num_classes == 10
