@@ -67,6 +67,17 @@ from feedback_loop.tracking import flatten
 def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri: str | None) -> dict:
     """A loop run to the end (a finished one is read back; an interrupted one resumed), refused when
     ``run_dir`` holds a run made with other settings (a changed example config, say)."""
+    config = refuse_other_settings(config_path, overrides, run_dir)
+    if (run_dir / SUMMARY_FILE).is_file():
+        return json.loads((run_dir / SUMMARY_FILE).read_text())
+    if (run_dir / "checkpoint.json").is_file():
+        return LoopRunner.from_run_dir(run_dir).run(progress=False)
+    return LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=sys.stderr.isatty())
+
+
+def refuse_other_settings(config_path: str, overrides: list[str], run_dir: Path) -> Any:
+    """The run's config; exits naming each differing key when ``run_dir`` already holds a run made
+    with other settings."""
     config = load_config(config_path, overrides)
     if (run_dir / "config.yaml").is_file():
         try:
@@ -76,11 +87,7 @@ def run_loop(config_path: str, overrides: list[str], run_dir: Path, tracking_uri
         if changed:
             raise SystemExit(f"{run_dir} holds a run made with other settings ({'; '.join(changed)}); "
                              "move it away or choose another --run-dir")
-    if (run_dir / SUMMARY_FILE).is_file():
-        return json.loads((run_dir / SUMMARY_FILE).read_text())
-    if (run_dir / "checkpoint.json").is_file():
-        return LoopRunner.from_run_dir(run_dir).run(progress=False)
-    return LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=sys.stderr.isatty())
+    return config
 
 
 def settings_changed(stored: Any, wanted: Any) -> list[str]:
@@ -121,15 +128,22 @@ def seconds_to_reach(evaluations: list[tuple[float, float]], target: float) -> f
     return next((elapsed for elapsed, score in evaluations if score >= target - 1e-12), None)
 
 
-def single_fidelity_speedup(args, root: Path, loop_dirs: list[Path], full: list[int], simulator: str) -> dict:
-    """The config's policy at full fidelity for ``--single-fidelity-evaluations`` evaluations (seed 0),
-    and each loop run's speed-up in reaching its best validation score."""
+def single_fidelity_run(args, root: Path, simulator: str) -> tuple[list[str], Path]:
+    """The overrides and run directory of the config's policy at full fidelity for
+    ``--single-fidelity-evaluations`` evaluations (seed 0)."""
     n = args.single_fidelity_evaluations
-    run_dir = root / f"single-fidelity-{n}{simulator}"
     # only its search is measured: its delivered model is trained as searched (final.widen 0)
-    summary = run_loop(args.config, [*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
-                           "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
-             run_dir, args.tracking_uri)
+    return ([*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
+             "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
+            root / f"single-fidelity-{n}{simulator}")
+
+
+def single_fidelity_speedup(args, run: tuple[list[str], Path], loop_dirs: list[Path], full: list[int]) -> dict:
+    """The single-fidelity run (``single_fidelity_run``) and each loop run's speed-up in reaching its
+    best validation score."""
+    n = args.single_fidelity_evaluations
+    overrides, run_dir = run
+    summary = run_loop(args.config, overrides, run_dir, args.tracking_uri)
     # what it delivers, beside the loop's delivered model: its compute and wall time, one seed
     delivered = {"single_fidelity_delivered_test_acc": summary.get("delivered_test_score"),
                  "single_fidelity_train_samples": summary.get("train_samples"),
@@ -265,46 +279,64 @@ def main() -> None:
     simulator = "" if own_version is None else f"-sim{own_version}"
     tag = f"{budget}{simulator}"
     result["simulator"] = version = simulator_version(env, sim.id)
-    loop_dirs = [root / f"loop-{tag}-seed{s}" for s in seeds]
-    if "loop" not in skip:
-        loops = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}"], d, args.tracking_uri)
-                 for s, d in zip(seeds, loop_dirs)]
+    def per_seed(name: str, extra: list[str]) -> list[tuple[list[str], Path]]:
+        return [(base + [*extra, f"seed={s}", f"policy.seed={s}"], root / f"{name}-{tag}-seed{s}") for s in seeds]
+
+    once = ["search.rungs=1", "selection.candidates=0"]  # no search to halve, no candidates to re-score
+    planned: dict[str, list[tuple[list[str], Path]]] = {"loop": per_seed("loop", [])}
+    if args.persistent:
+        planned["persistent"] = per_seed(args.persistent, [f"policy.name={args.persistent}", *once])
+    if args.uniform_persistent:
+        planned["uniform_persistent"] = per_seed("uniform-persistent", ["policy.name=uniform",
+                                                                        "policy.options={persistent: true}", *once])
+    if args.uniform_fresh:
+        # final.widen widens a searched winner: a no-op at uniform DR's whole bounds, left at 0
+        planned["uniform_fresh"] = per_seed("uniform-fresh", ["final.widen=0", "policy.name=uniform", *once])
+    if args.population:
+        extra = [f"policy.name={args.population}", *once]
+        planned["population"] = per_seed(args.population, extra + fit_learners(load_config(args.config, base + extra),
+                                                                              args.population))
+    if args.single_fidelity_evaluations and "loop" not in skip:
+        planned["single_fidelity"] = [single_fidelity_run(args, root, simulator)]
+    loop_dirs = [run_dir for _, run_dir in planned["loop"]]
+    if "loop" in skip:
+        del planned["loop"]
+    # every stored run is checked before anything trains: a stale one is refused in seconds, not
+    # after an hour of the stages before it
+    for runs in planned.values():
+        for overrides, run_dir in runs:
+            refuse_other_settings(args.config, overrides, run_dir)
+
+    def run_stage(stage: str) -> list[dict]:
+        return [run_loop(args.config, overrides, run_dir, args.tracking_uri) for overrides, run_dir in planned[stage]]
+
+    if "loop" in planned:
+        loops = run_stage("loop")
         record(result, "loop_test_acc", [s["delivered_test_score"] for s in loops])
         record(result, "loop_val_acc", [s["delivered_val_score"] for s in loops])
         record(result, "loop_wall_seconds", [s["wall_seconds"] for s in loops])
         result["loop_train_samples"] = [s["train_samples"] for s in loops]
         result["loop_samples_rendered"] = [s["samples_generated"] for s in loops]
-    if args.persistent:
-        persistent = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", f"policy.name={args.persistent}",
-                                                    "search.rungs=1", "selection.candidates=0"],
-                               root / f"{args.persistent}-{tag}-seed{s}", args.tracking_uri) for s in seeds]
+    if "persistent" in planned:
+        persistent = run_stage("persistent")
         result["persistent_policy"] = args.persistent
         record(result, "persistent_test_acc", [s["delivered_test_score"] for s in persistent])
         record(result, "persistent_wall_seconds", [s["wall_seconds"] for s in persistent])
-    if args.uniform_persistent:
-        uniform = [run_loop(args.config, base + [f"seed={s}", f"policy.seed={s}", "policy.name=uniform",
-                                                 "policy.options={persistent: true}", "search.rungs=1",
-                                                 "selection.candidates=0"],
-                            root / f"uniform-persistent-{tag}-seed{s}", args.tracking_uri) for s in seeds]
+    if "uniform_persistent" in planned:
+        uniform = run_stage("uniform_persistent")
         record(result, "uniform_persistent_test_acc", [s["delivered_test_score"] for s in uniform])
         record(result, "uniform_persistent_val_acc", [s["delivered_val_score"] for s in uniform])
         record(result, "uniform_persistent_wall_seconds", [s["wall_seconds"] for s in uniform])
-    if args.uniform_fresh:
-        # final.widen widens a searched winner: a no-op at uniform DR's whole bounds, left at 0
-        fresh = [run_loop(args.config, base + ["final.widen=0", f"seed={s}", f"policy.seed={s}", "policy.name=uniform",
-                                               "search.rungs=1", "selection.candidates=0"],
-                          root / f"uniform-fresh-{tag}-seed{s}", args.tracking_uri) for s in seeds]
+    if "uniform_fresh" in planned:
+        fresh = run_stage("uniform_fresh")
         record(result, "uniform_fresh_test_acc", [s["delivered_test_score"] for s in fresh])
         record(result, "uniform_fresh_val_acc", [s["delivered_val_score"] for s in fresh])
         record(result, "uniform_fresh_wall_seconds", [s["wall_seconds"] for s in fresh])
         epochs = config.final.epochs or config.learner.epochs
         result["uniform_fresh_split"] = {"samples": budget // epochs, "epochs": epochs,
                                          "fresh_epochs": config.final.fresh_epochs}
-    if args.population:
-        overrides = base + [f"policy.name={args.population}", "search.rungs=1", "selection.candidates=0"]
-        overrides += fit_learners(load_config(args.config, overrides), args.population)
-        population = [run_loop(args.config, overrides + [f"seed={s}", f"policy.seed={s}"],
-                               root / f"{args.population}-{tag}-seed{s}", args.tracking_uri) for s in seeds]
+    if "population" in planned:
+        population = run_stage("population")
         result["population_policy"] = args.population
         record(result, "population_test_acc", [s["delivered_test_score"] for s in population])
         record(result, "population_val_acc", [s["delivered_val_score"] for s in population])
@@ -322,9 +354,9 @@ def main() -> None:
     if "references" not in skip:
         result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
 
-    if args.single_fidelity_evaluations and "loop" not in skip:  # last: the longest, and optional
+    if "single_fidelity" in planned:  # last: the longest, and optional
         full = [config.learner.samples, config.learner.epochs]
-        result.update(single_fidelity_speedup(args, root, loop_dirs, full, simulator))
+        result.update(single_fidelity_speedup(args, planned["single_fidelity"][0], loop_dirs, full))
 
     loop, uniform = result.get("loop_test_acc"), result.get("uniform_dr_test_acc")
     references_present = [result.get("oracle_test_acc"), result.get("svm_test_acc")]

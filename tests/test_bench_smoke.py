@@ -64,6 +64,25 @@ def test_equal_compute_refuses_an_unknown_stage_to_skip_naming_it_and_the_allowe
     assert "--skip: unknown stage(s) ['oracle']; allowed: loop, one_model, references" in result.stderr
 
 
+def test_equal_compute_refuses_a_stale_later_stage_before_the_first_stage_trains(tmp_path):
+    """A stored run made with other settings is found before anything trains, not after the stages
+    before it have run for an hour."""
+    from feedback_loop.config import dump_config, load_config
+
+    stale = tmp_path / "run" / "uniform-fresh-3000-seed0"
+    stale.mkdir(parents=True)
+    dump_config(load_config("examples/gaussian_mixture.yaml", ["learner.lr=0.5"]), stale / "config.yaml")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env.pop("RAY_ADDRESS", None)
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "equal_compute.py"), "--config", "examples/gaussian_mixture.yaml",
+                             "--train-samples", "3000", "--seeds", "1", "--run-dir", str(tmp_path / "run")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"{stale} holds a run made with other settings (" in result.stderr
+    assert "learner.lr: 0.5 -> 0.003" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [stale.name]  # the loop never started
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_bench_script_runs_and_prints_one_json_line_last(script, tmp_path):
     args, field = SCRIPTS[script]
