@@ -145,9 +145,10 @@ def single_fidelity_speedup(args, run: tuple[list[str], Path], loop_dirs: list[P
     overrides, run_dir = run
     summary = run_loop(args.config, overrides, run_dir, args.tracking_uri)
     # what it delivers, beside the loop's delivered model: its compute and wall time, one seed
-    delivered = {"single_fidelity_delivered_test_acc": summary.get("delivered_test_score"),
+    test, wall = summary.get("delivered_test_score"), summary.get("wall_seconds")
+    delivered = {"single_fidelity_delivered_test_acc": None if test is None else round(test, 4),
                  "single_fidelity_train_samples": summary.get("train_samples"),
-                 "single_fidelity_wall_seconds": summary.get("wall_seconds")}
+                 "single_fidelity_wall_seconds": None if wall is None else round(wall, 1)}
     single = search_at_full_fidelity(run_dir, full)
     if not single:  # every evaluation failed, or a persistent policy (no full-fidelity evaluations)
         return {"single_fidelity_evaluations": n, "speedup_to_single_fidelity_result": None, **delivered,
@@ -195,6 +196,7 @@ def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[
         return {"epochs": epochs, "samples": budget // epochs,
                 "validation_by_epochs": {str(e): round(v, 4) for e, v in scores.items()}}
 
+    adopt_combined_file(root, key)
     split = stored(root / "uniform-split.json", key, choose_split)
     chosen = {**learner, "samples": split["samples"], "epochs": split["epochs"]}
     seed_keys = {s: {**key, "epochs": split["epochs"], "seed": s} for s in seeds}
@@ -209,6 +211,26 @@ def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[
     for name in ("uniform_dr", "nominal"):
         record(out, f"{name}_test_acc", [scores[name] for scores in per_seed])
     return out
+
+
+def adopt_combined_file(root: Path, key: dict) -> None:
+    """Split ``uniform-and-nominal.json`` (all seeds in one file, as versions before per-seed storage
+    wrote it) into the split and per-seed files, when it was computed with these settings."""
+    combined = root / "uniform-and-nominal.json"
+    if not combined.is_file() or (root / "uniform-split.json").is_file():
+        return
+    saved = json.loads(combined.read_text())
+    old_key = dict(saved.get("key", {}))
+    seeds = old_key.pop("seeds", [])
+    if old_key != json.loads(json.dumps(key)):
+        return
+    fields = saved["fields"]
+    split = fields["uniform_dr_split"]
+    stored(root / "uniform-split.json", key, lambda: split)
+    for i, seed in enumerate(seeds):
+        scores = {name: fields[f"{name}_test_acc_per_seed"][i] for name in ("uniform_dr", "nominal")}
+        stored(root / f"uniform-and-nominal-seed{seed}.json", {**key, "epochs": split["epochs"], "seed": seed},
+               lambda scores=scores: scores)
 
 
 def references(args, sim, learner: dict, seeds: list[int]) -> dict:
@@ -272,13 +294,14 @@ def main() -> None:
     seeds = list(range(args.seeds))
     result: dict = {"train_samples_budget": budget, "seeds": args.seeds, "config": args.config}
 
-    # the loop and the persistent policy: full runs, each inside the budget
     # the budget and the simulator's version are in the run directories' names: a rerun at another
     # budget, or after the simulator changed, never reuses these runs
     own_version = getattr(env, "version", None)
     simulator = "" if own_version is None else f"-sim{own_version}"
     tag = f"{budget}{simulator}"
     result["simulator"] = version = simulator_version(env, sim.id)
+
+    # the loop and the other policies: full runs, each inside the budget, one directory per seed
     def per_seed(name: str, extra: list[str]) -> list[tuple[list[str], Path]]:
         return [(base + [*extra, f"seed={s}", f"policy.seed={s}"], root / f"{name}-{tag}-seed{s}") for s in seeds]
 

@@ -359,3 +359,31 @@ def test_the_benchmark_adds_uniform_dr_seeds_without_training_the_stored_ones_ag
     trained.clear()
     bench.uniform_and_nominal(argparse.Namespace(uniform_epochs="1"), env, config.simulator, learner, 400, [0], tmp_path)
     assert trained == [0, 100, 100]
+
+
+def test_the_benchmark_reads_back_uniform_dr_stored_in_the_older_all_seeds_file(tmp_path, monkeypatch):
+    """Run directories made before per-seed storage keep their one-model uniform DR: nothing retrains."""
+    import argparse
+    import importlib.util
+    import json
+
+    from feedback_loop.final_eval import learner_dict
+    from feedback_loop.simulators import simulator_version
+
+    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = load_config("examples/digits.yaml")
+    env = make_simulator(config.simulator.id, config.simulator.kwargs)
+    learner = learner_dict(config.learner)
+    old_key = {"budget": 400, "seeds": [0, 1], "uniform_epochs": "1,2", "learner": learner,
+               "simulator": simulator_version(env, config.simulator.id)}
+    fields = {"uniform_dr_split": {"epochs": 2, "samples": 200, "validation_by_epochs": {"1": 0.5, "2": 0.6}},
+              "uniform_dr_test_acc_per_seed": [0.61, 0.62], "nominal_test_acc_per_seed": [0.51, 0.52]}
+    (tmp_path / "uniform-and-nominal.json").write_text(json.dumps({"key": old_key, "fields": fields}))
+    monkeypatch.setattr(bench.synthetic_accuracy, "remote", lambda *a: pytest.fail(f"trained again: {a}"))
+    result = bench.uniform_and_nominal(argparse.Namespace(uniform_epochs="1,2"), env, config.simulator, learner, 400,
+                                       [0, 1], tmp_path)
+    assert result["uniform_dr_split"] == fields["uniform_dr_split"]
+    assert result["uniform_dr_test_acc_per_seed"] == [0.61, 0.62]
+    assert result["nominal_test_acc_per_seed"] == [0.51, 0.52]
