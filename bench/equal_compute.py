@@ -23,10 +23,15 @@ For every seed, on the real *test* half (touched only here, to report):
 - with ``--single-fidelity-evaluations N`` (the issue's 120): the config's policy without successive
   halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``), and how much
   sooner each loop run's search reached the single-fidelity run's best validation score at full fidelity
-  (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the loop's; None
-  where a loop run never reached it); and what that run delivers, to set beside the loop's delivered
-  model (``single_fidelity_delivered_test_acc``, ``single_fidelity_train_samples``,
-  ``single_fidelity_wall_seconds``; one seed).
+  (seed 0); the config's search with its successive halving given that run's compute (N full-fidelity
+  evaluations plus a delivered model, no re-scoring; seeds 0–2), and how much sooner each of those
+  reached the single-fidelity run's best validation score at full fidelity
+  (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the multi-fidelity
+  search's; None where a run never reached it). The same for the loop runs above, whose search has
+  only what re-scoring and the delivered model leave of ``--train-samples``
+  (``loop_speedup_to_single_fidelity_result``). What each delivers is reported beside
+  (``single_fidelity_delivered_test_acc``, ``multi_fidelity_delivered_test_acc``, their
+  ``_train_samples`` and ``_wall_seconds``).
 
 Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
 they were computed at, one-model uniform DR and nominal per seed), so an interrupted benchmark, or one
@@ -60,6 +65,7 @@ from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, 
 from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import POLICIES, UniformDR
+from feedback_loop.schedulers import fidelities
 from feedback_loop.simulators import make_simulator, simulator_version
 from feedback_loop.tracking import flatten
 
@@ -138,28 +144,52 @@ def single_fidelity_run(args, root: Path, simulator: str) -> tuple[list[str], Pa
             root / f"single-fidelity-{n}{simulator}")
 
 
-def single_fidelity_speedup(args, run: tuple[list[str], Path], loop_dirs: list[Path], full: list[int]) -> dict:
-    """The single-fidelity run (``single_fidelity_run``) and each loop run's speed-up in reaching its
-    best validation score."""
+def multi_fidelity_runs(args, root: Path, simulator: str, config) -> list[tuple[list[str], Path]]:
+    """The overrides and run directories of the config's search (successive halving as configured)
+    given the single-fidelity run's compute: its N full-fidelity evaluations plus its delivered
+    model, no re-scoring (as that run has none); seeds 0 to 2 (fewer with fewer ``--seeds``)."""
+    n = args.single_fidelity_evaluations
+    top, final = fidelities(config)
+    compute = n * top.train_samples + final.train_samples
+    return [([*args.set, f"budget.train_samples={compute}", "budget.evaluations=null", "budget.seconds=null",
+              "selection.candidates=0", f"seed={s}", f"policy.seed={s}", "final.widen=0"],
+             root / f"multi-fidelity-{n}{simulator}-seed{s}") for s in range(min(3, args.seeds))]
+
+
+def single_fidelity_speedup(args, run: tuple[list[str], Path], multi: list[tuple[list[str], Path]],
+                            loop_dirs: list[Path], full: list[int]) -> dict:
+    """The single-fidelity run (``single_fidelity_run``), the multi-fidelity runs given its compute
+    (``multi_fidelity_runs``), and how much sooner each of those, and each loop run, reached its best
+    validation score at full fidelity."""
     n = args.single_fidelity_evaluations
     overrides, run_dir = run
     summary = run_loop(args.config, overrides, run_dir, args.tracking_uri)
-    # what it delivers, beside the loop's delivered model: its compute and wall time, one seed
+    multis = [run_loop(args.config, o, d, args.tracking_uri) for o, d in multi]
+    # what each delivers: the single-fidelity run's one seed beside the multi-fidelity runs' (and the loop's)
     test, wall = summary.get("delivered_test_score"), summary.get("wall_seconds")
-    delivered = {"single_fidelity_delivered_test_acc": None if test is None else round(test, 4),
+    out: dict = {"single_fidelity_evaluations": n,
+                 "single_fidelity_delivered_test_acc": None if test is None else round(test, 4),
                  "single_fidelity_train_samples": summary.get("train_samples"),
                  "single_fidelity_wall_seconds": None if wall is None else round(wall, 1)}
+    record(out, "multi_fidelity_delivered_test_acc", [s["delivered_test_score"] for s in multis])
+    record(out, "multi_fidelity_wall_seconds", [s["wall_seconds"] for s in multis])
+    out["multi_fidelity_train_samples"] = [s["train_samples"] for s in multis]
+    out["multi_fidelity_evaluations"] = [s["evaluations"] for s in multis]
     single = search_at_full_fidelity(run_dir, full)
     if not single:  # every evaluation failed, or a persistent policy (no full-fidelity evaluations)
-        return {"single_fidelity_evaluations": n, "speedup_to_single_fidelity_result": None, **delivered,
+        return {**out, "speedup_to_single_fidelity_result": None,
                 "single_fidelity_note": "no successful evaluation at full fidelity"}
     target = max(score for _, score in single)
     seconds = seconds_to_reach(single, target)
-    reached = [seconds_to_reach(search_at_full_fidelity(d, full), target) for d in loop_dirs]
-    return {"single_fidelity_evaluations": n, **delivered, "single_fidelity_best_val": round(target, 4),
-            "single_fidelity_seconds_to_best": round(seconds, 1),
-            "loop_seconds_to_single_fidelity_result": [None if r is None else round(r, 1) for r in reached],
-            "speedup_to_single_fidelity_result": [None if r is None else round(seconds / r, 2) for r in reached]}
+    out.update(single_fidelity_best_val=round(target, 4), single_fidelity_seconds_to_best=round(seconds, 1))
+    for name, dirs in (("multi_fidelity", [d for _, d in multi]), ("loop", loop_dirs)):
+        reached = [seconds_to_reach(search_at_full_fidelity(d, full), target) for d in dirs]
+        out[f"{name}_seconds_to_single_fidelity_result"] = [None if r is None else round(r, 1) for r in reached]
+        out[f"{name}_speedup_to_single_fidelity_result"] = [None if r is None else round(seconds / r, 2)
+                                                            for r in reached]
+    # the issue's field: the multi-fidelity search given the same compute as the single-fidelity one
+    out["speedup_to_single_fidelity_result"] = out["multi_fidelity_speedup_to_single_fidelity_result"]
+    return out
 
 
 def stored(path: Path, key: dict, compute) -> dict:
@@ -321,6 +351,7 @@ def main() -> None:
                                                                               args.population))
     if args.single_fidelity_evaluations and "loop" not in skip:
         planned["single_fidelity"] = [single_fidelity_run(args, root, simulator)]
+        planned["multi_fidelity"] = multi_fidelity_runs(args, root, simulator, config)
     loop_dirs = [run_dir for _, run_dir in planned["loop"]]
     if "loop" in skip:
         del planned["loop"]
@@ -379,7 +410,8 @@ def main() -> None:
 
     if "single_fidelity" in planned:  # last: the longest, and optional
         full = [config.learner.samples, config.learner.epochs]
-        result.update(single_fidelity_speedup(args, planned["single_fidelity"][0], loop_dirs, full))
+        result.update(single_fidelity_speedup(args, planned["single_fidelity"][0], planned["multi_fidelity"],
+                                              loop_dirs, full))
 
     loop, uniform = result.get("loop_test_acc"), result.get("uniform_dr_test_acc")
     references_present = [result.get("oracle_test_acc"), result.get("svm_test_acc")]
