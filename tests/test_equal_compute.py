@@ -7,6 +7,7 @@ in-process executor (no Ray, no MLflow), so these tests are fast and determinist
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -387,3 +388,41 @@ def test_the_benchmark_reads_back_uniform_dr_stored_in_the_older_all_seeds_file(
     assert result["uniform_dr_split"] == fields["uniform_dr_split"]
     assert result["uniform_dr_test_acc_per_seed"] == [0.61, 0.62]
     assert result["nominal_test_acc_per_seed"] == [0.51, 0.52]
+
+
+def test_the_speed_up_is_the_multi_fidelity_search_given_the_single_fidelity_runs_compute(tmp_path, monkeypatch):
+    """``speedup_to_single_fidelity_result``: the single-fidelity search's seconds to its best full-fidelity
+    score over the multi-fidelity search's, each given the same compute; the loop's own kept beside."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = load_config("examples/digits.yaml")
+    args = argparse.Namespace(single_fidelity_evaluations=120, seeds=5, set=[], config="examples/digits.yaml",
+                              tracking_uri=None)
+    multi = bench.multi_fidelity_runs(args, tmp_path, "-sim5", config)
+    assert [d.name for _, d in multi] == [f"multi-fidelity-120-sim5-seed{s}" for s in range(3)]
+    # 120 evaluations of 6,000 × 15 and the delivered model's 60,000 × 15: the single-fidelity run's compute
+    assert "budget.train_samples=11700000" in multi[0][0] and "selection.candidates=0" in multi[0][0]
+    assert load_config("examples/digits.yaml", multi[0][0]).search.rungs == 3
+
+    full, low = [6000, 15], [2000, 5]
+    histories = {  # run directory name -> (elapsed, score, fidelity) of its search evaluations
+        "single": [(10.0, 0.90, full), (100.0, 0.95, full), (200.0, 0.93, full)],
+        "multi-fidelity-120-sim5-seed0": [(5.0, 0.99, low), (20.0, 0.95, full)],  # a low rung does not count
+        "multi-fidelity-120-sim5-seed1": [(50.0, 0.96, full)],
+        "multi-fidelity-120-sim5-seed2": [(50.0, 0.94, full)],
+        "loop": [(40.0, 0.951, full)],
+    }
+    monkeypatch.setattr(bench, "read_history", lambda d: [
+        {"stage": "search", "elapsed": e, "score": s, "fidelity": f} for e, s, f in histories[Path(d).name]])
+    monkeypatch.setattr(bench, "run_loop", lambda *a: {"delivered_test_score": 0.9, "wall_seconds": 300.0,
+                                                       "train_samples": 11_700_000, "evaluations": 120})
+    out = bench.single_fidelity_speedup(args, ([], tmp_path / "single"), multi, [tmp_path / "loop"], full)
+    assert out["single_fidelity_best_val"] == 0.95 and out["single_fidelity_seconds_to_best"] == 100.0
+    assert out["speedup_to_single_fidelity_result"] == [5.0, 2.0, None]
+    assert out["multi_fidelity_seconds_to_single_fidelity_result"] == [20.0, 50.0, None]
+    assert out["loop_speedup_to_single_fidelity_result"] == [2.5]
+    assert out["multi_fidelity_delivered_test_acc"] == 0.9 and out["single_fidelity_train_samples"] == 11_700_000
