@@ -21,11 +21,10 @@ For every seed, on the real *test* half (touched only here, to report):
 - ``oracle``: the same learner trained to convergence on the real validation half (epochs chosen by
   3-fold cross-validation inside it), and an RBF SVM (C chosen the same way): the strongest references;
 - with ``--single-fidelity-evaluations N`` (the issue's 120): the config's policy without successive
-  halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``), and how much
-  sooner each loop run's search reached the single-fidelity run's best validation score at full fidelity
-  (seed 0); the config's search with its successive halving given that run's compute (N full-fidelity
-  evaluations plus a delivered model, no re-scoring; seeds 0–2), and how much sooner each of those
-  reached the single-fidelity run's best validation score at full fidelity
+  halving, N evaluations at full fidelity (``learner.samples`` × ``learner.epochs``; seed 0); the
+  config's search with its successive halving given that run's compute (N full-fidelity evaluations
+  plus a delivered model, no re-scoring; seeds 0–2); and how much sooner each of those reached the
+  single-fidelity run's best validation score at full fidelity
   (``speedup_to_single_fidelity_result``: the single-fidelity search's seconds over the multi-fidelity
   search's; None where a run never reached it). The same for the loop runs above, whose search has
   only what re-scoring and the delivered model leave of ``--train-samples``
