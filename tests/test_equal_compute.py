@@ -7,6 +7,7 @@ in-process executor (no Ray, no MLflow), so these tests are fast and determinist
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -303,15 +304,19 @@ def test_final_widen_outside_zero_to_one_is_refused_by_name(value):
         load_config("examples/gaussian_mixture.yaml", [f"final.widen={value}"])
 
 
-def test_the_benchmark_never_reads_back_a_run_made_with_other_settings(tmp_path):
-    """bench/equal_compute.py keeps its runs to read them back; a run of a changed config is refused."""
-    import importlib.util
-
-    from feedback_loop.config import dump_config
-
+def equal_compute_bench():
+    """``bench/equal_compute.py`` as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_benchmark_never_reads_back_a_run_made_with_other_settings(tmp_path):
+    """bench/equal_compute.py keeps its runs to read them back; a run of a changed config is refused."""
+    from feedback_loop.config import dump_config
+
+    bench = equal_compute_bench()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     dump_config(load_config("examples/gaussian_mixture.yaml", ["final.widen=0.5"]), run_dir / "config.yaml")
@@ -332,13 +337,10 @@ def test_the_benchmark_adds_uniform_dr_seeds_without_training_the_stored_ones_ag
     """The one-model uniform DR stage keeps its split and each seed apart: ``--seeds 2`` after
     ``--seeds 1`` trains seed 1 only and reads seed 0 and the split back."""
     import argparse
-    import importlib.util
 
     from feedback_loop.final_eval import learner_dict
 
-    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = equal_compute_bench()
     config = load_config("examples/digits.yaml", ["learner.batch_size=64"])
     env = make_simulator(config.simulator.id, config.simulator.kwargs)
     args = argparse.Namespace(uniform_epochs="1,2")
@@ -365,15 +367,12 @@ def test_the_benchmark_adds_uniform_dr_seeds_without_training_the_stored_ones_ag
 def test_the_benchmark_reads_back_uniform_dr_stored_in_the_older_all_seeds_file(tmp_path, monkeypatch):
     """Run directories made before per-seed storage keep their one-model uniform DR: nothing retrains."""
     import argparse
-    import importlib.util
     import json
 
     from feedback_loop.final_eval import learner_dict
     from feedback_loop.simulators import simulator_version
 
-    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = equal_compute_bench()
     config = load_config("examples/digits.yaml")
     env = make_simulator(config.simulator.id, config.simulator.kwargs)
     learner = learner_dict(config.learner)
@@ -394,11 +393,8 @@ def test_the_speed_up_is_the_multi_fidelity_search_given_the_single_fidelity_run
     """``speedup_to_single_fidelity_result``: the single-fidelity search's seconds to its best full-fidelity
     score over the multi-fidelity search's, each given the same compute; the loop's own kept beside."""
     import argparse
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("equal_compute", "bench/equal_compute.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = equal_compute_bench()
     config = load_config("examples/digits.yaml")
     args = argparse.Namespace(single_fidelity_evaluations=120, seeds=5, set=[], config="examples/digits.yaml",
                               tracking_uri=None)
