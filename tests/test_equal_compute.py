@@ -397,7 +397,7 @@ def test_the_speed_up_is_the_multi_fidelity_search_given_the_single_fidelity_run
     bench = equal_compute_bench()
     config = load_config("examples/digits.yaml")
     args = argparse.Namespace(single_fidelity_evaluations=120, seeds=5, set=[], config="examples/digits.yaml",
-                              tracking_uri=None)
+                              tracking_uri=None, rescore_seeds=0)
     multi = bench.multi_fidelity_runs(args, tmp_path, "-sim5", config)
     assert [d.name for _, d in multi] == [f"multi-fidelity-120-sim5-seed{s}" for s in range(3)]
     # 120 evaluations of 6,000 × 15 and the delivered model's 60,000 × 15: the single-fidelity run's compute
@@ -416,9 +416,53 @@ def test_the_speed_up_is_the_multi_fidelity_search_given_the_single_fidelity_run
         {"stage": "search", "elapsed": e, "score": s, "fidelity": f} for e, s, f in histories[Path(d).name]])
     monkeypatch.setattr(bench, "run_loop", lambda *a: {"delivered_test_score": 0.9, "wall_seconds": 300.0,
                                                        "train_samples": 11_700_000, "evaluations": 120})
-    out = bench.single_fidelity_speedup(args, ([], tmp_path / "single"), multi, [tmp_path / "loop"], full)
+    out = bench.single_fidelity_speedup(args, ([], tmp_path / "single"), multi, [tmp_path / "loop"], full,
+                                        config.simulator, {})
     assert out["single_fidelity_best_val"] == 0.95 and out["single_fidelity_seconds_to_best"] == 100.0
     assert out["speedup_to_single_fidelity_result"] == [5.0, 2.0, None]
     assert out["multi_fidelity_seconds_to_single_fidelity_result"] == [20.0, 50.0, None]
     assert out["loop_speedup_to_single_fidelity_result"] == [2.5]
     assert out["multi_fidelity_delivered_test_acc"] == 0.9 and out["single_fidelity_train_samples"] == 11_700_000
+
+
+def test_the_noise_robust_speed_up_times_each_search_to_an_incumbent_that_re_scores_as_well(tmp_path, monkeypatch):
+    """``rescored_speedup_to_single_fidelity_result``: the target is the single-fidelity search's final
+    incumbent re-scored with fresh seeds, and a search reaches it when its incumbent first re-scores as
+    high; the re-scores are stored, so a rerun trains nothing again."""
+    import types
+
+    bench = equal_compute_bench()
+    full, low = [6000, 15], [2000, 5]
+    histories = {  # run directory -> (elapsed, candidate id, single score, fidelity) of its search evaluations
+        "single": [(10.0, 1, 0.90, full), (100.0, 2, 0.95, full), (200.0, 3, 0.93, full)],  # 3: never the incumbent
+        "multi0": [(5.0, 10, 0.99, low), (20.0, 11, 0.95, full)],  # a low rung is never the incumbent
+        "multi1": [(10.0, 21, 0.91, full), (50.0, 22, 0.96, full)],
+        "multi2": [(50.0, 31, 0.97, full)],
+    }
+    rescored = {1: 0.90, 2: 0.93, 11: 0.935, 21: 0.90, 22: 0.94, 31: 0.91}  # each candidate's mean over fresh seeds
+    monkeypatch.setattr(bench, "read_history", lambda d: [
+        {"stage": "search", "elapsed": e, "id": c, "params": {"c": c}, "ranges": None, "score": s, "fidelity": f}
+        for e, c, s, f in histories[Path(d).name]])
+    trained = []
+
+    def remote(sim_id, kwargs, params, ranges, learner, seed, split):
+        assert split == "validation" and seed in (900, 901, 902, 903)
+        trained.append(params["c"])
+        return rescored[params["c"]] + (0.01 if seed % 2 else -0.01)  # the seeds' noise averages out
+
+    monkeypatch.setattr(bench, "synthetic_accuracy", types.SimpleNamespace(remote=remote))
+    monkeypatch.setattr(bench, "ray", types.SimpleNamespace(get=lambda refs: refs))
+    sim = load_config("examples/digits.yaml").simulator
+    dirs = [tmp_path / f"multi{s}" for s in range(3)]
+    for d in [tmp_path / "single", *dirs]:
+        d.mkdir()
+    out = bench.rescored_speedup(tmp_path / "single", dirs, full, sim, {"samples": 6000}, 4)
+    assert out["single_fidelity_rescored_result"] == 0.93 and out["single_fidelity_seconds_to_rescored_result"] == 100.0
+    assert out["multi_fidelity_seconds_to_rescored_result"] == [20.0, 50.0, None]
+    assert out["rescored_speedup_to_single_fidelity_result"] == [5.0, 2.0, None]
+    assert out["multi_fidelity_final_incumbent_rescored"] == [0.935, 0.94, 0.91]
+    assert out["single_fidelity_incumbents"] == 2 and out["multi_fidelity_incumbents"] == [1, 2, 1]
+    assert sorted(set(trained)) == [1, 2, 11, 21, 22, 31] and len(trained) == 6 * 4
+    trained.clear()
+    assert bench.rescored_speedup(tmp_path / "single", dirs, full, sim, {"samples": 6000}, 4) == out
+    assert trained == []
