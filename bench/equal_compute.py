@@ -39,8 +39,8 @@ For every seed, on the real *test* half (touched only here, to report):
   what each search ends with). These stages run with ``--skip loop`` too.
 
 Every stage is kept in ``--run-dir`` (loop runs resume; the references are stored with the settings
-they were computed at, one-model uniform DR and nominal per seed), so an interrupted benchmark, or one
-rerun to add a stage or seeds, trains nothing twice.
+they were computed at, one-model uniform DR, nominal and the oracle per seed), so an interrupted
+benchmark, or one rerun to add a stage or seeds, trains nothing twice.
 A stored run made with other settings (a changed example config, say) is refused, naming each
 differing key, never read back as this one's.
 Run directories are named after the budget and the simulator's own ``version``, so runs of a changed
@@ -66,7 +66,7 @@ import ray
 from feedback_loop.checkpoint import atomic_write
 from feedback_loop.config import ConfigError, load_config
 from feedback_loop.executors.resources import ensure_ray
-from feedback_loop.final_eval import learner_dict, mean_std, oracle_references, synthetic_accuracy
+from feedback_loop.final_eval import learner_dict, mean_std, oracle_choice, real_test_accuracy, synthetic_accuracy
 from feedback_loop.ledger import read_history
 from feedback_loop.loop import SUMMARY_FILE, LoopRunner
 from feedback_loop.policies import POLICIES, UniformDR
@@ -295,18 +295,24 @@ def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[
     adopt_combined_file(root, key)
     split = stored(root / "uniform-split.json", key, choose_split)
     chosen = {**learner, "samples": split["samples"], "epochs": split["epochs"]}
-    seed_keys = {s: {**key, "epochs": split["epochs"], "seed": s} for s in seeds}
-    # every missing seed is started at once (Ray spreads them over the cores), each stored when done
-    pending = {s: {"uniform_dr": synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges,
-                                                           chosen, 100 + s, "test"),
-                   "nominal": synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")}
-               for s in seeds if not is_stored(root / f"uniform-and-nominal-seed{s}.json", seed_keys[s])}
-    per_seed = [stored(root / f"uniform-and-nominal-seed{s}.json", seed_keys[s],
-                       lambda s=s: {name: ray.get(ref) for name, ref in pending[s].items()}) for s in seeds]
+    per_seed = stored_per_seed(root, "uniform-and-nominal", {**key, "epochs": split["epochs"]}, seeds, lambda s: {
+        "uniform_dr": synthetic_accuracy.remote(sim.id, sim.kwargs, uniform.params, uniform.ranges, chosen, 100 + s,
+                                                "test"),
+        "nominal": synthetic_accuracy.remote(sim.id, sim.kwargs, None, None, chosen, 100 + s, "test")})
     out: dict = {"uniform_dr_split": split}
     for name in ("uniform_dr", "nominal"):
         record(out, f"{name}_test_acc", [scores[name] for scores in per_seed])
     return out
+
+
+def stored_per_seed(root: Path, name: str, key: dict, seeds: list[int], start) -> list[dict]:
+    """Each seed's fields (``start(seed)`` gives them as Ray refs), kept in ``root/{name}-seed{s}.json``
+    with ``key`` and the seed, so that adding seeds computes only the new ones. Every missing seed is
+    started at once (Ray spreads them over the cores), each stored when done."""
+    keys = {s: {**key, "seed": s} for s in seeds}
+    pending = {s: start(s) for s in seeds if not is_stored(root / f"{name}-seed{s}.json", keys[s])}
+    return [stored(root / f"{name}-seed{s}.json", keys[s],
+                   lambda s=s: {field: ray.get(ref) for field, ref in pending[s].items()}) for s in seeds]
 
 
 def adopt_combined_file(root: Path, key: dict) -> None:
@@ -329,13 +335,19 @@ def adopt_combined_file(root: Path, key: dict) -> None:
                lambda scores=scores: scores)
 
 
-def references(args, sim, learner: dict, seeds: list[int]) -> dict:
-    """The converged learner and the RBF SVM on the real validation half, scored on the test half."""
+def references(args, sim, learner: dict, seeds: list[int], root: Path, version: Any) -> dict:
+    """The converged learner and the RBF SVM on the real validation half, scored on the test half. What
+    they are fitted with (``oracle_choice``) and each seed's converged learner are stored apart, so
+    adding seeds trains only the new ones."""
+    key = {"oracle_epochs": args.oracle_epochs, "learner": learner, "simulator": version}
+    choice = stored(root / "oracle-choice.json", key, lambda: oracle_choice(
+        sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")]))
+    converged = {**learner, "epochs": choice["oracle_epochs"]}
+    per_seed = stored_per_seed(root, "oracle", {**key, "epochs": choice["oracle_epochs"]}, seeds, lambda s: {
+        "oracle_test_acc": real_test_accuracy.remote(sim.id, sim.kwargs, converged, s)})
     out: dict = {}
-    oracle = oracle_references(sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")], seeds)
-    record(out, "oracle_test_acc", oracle.pop("oracle_test_acc"))
-    out.update(oracle)
-    return out
+    record(out, "oracle_test_acc", [scores["oracle_test_acc"] for scores in per_seed])
+    return {**out, **choice}
 
 
 def fit_learners(config, policy: str) -> list[str]:
@@ -473,9 +485,8 @@ def main() -> None:
         result.update(uniform_and_nominal(args, env, sim, learner, budget, seeds, root))
 
     # the strongest references: converged learner and RBF SVM on the real validation half
-    key = {"seeds": seeds, "oracle_epochs": args.oracle_epochs, "learner": learner, "simulator": version}
     if "references" not in skip:
-        result.update(stored(root / "oracle.json", key, lambda: references(args, sim, learner, seeds)))
+        result.update(references(args, sim, learner, seeds, root, version))
 
     if "single_fidelity" in planned:  # last: the longest, and optional
         full = [config.learner.samples, config.learner.epochs]

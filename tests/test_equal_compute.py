@@ -364,6 +364,32 @@ def test_the_benchmark_adds_uniform_dr_seeds_without_training_the_stored_ones_ag
     assert trained == [0, 100, 100]
 
 
+def test_the_benchmark_adds_oracle_seeds_without_fitting_the_references_again(ray_session, tmp_path, monkeypatch):
+    """The oracle's cross-validated epochs and the SVM are stored apart from each seed's converged
+    learner: ``--seeds 2`` after ``--seeds 1`` trains seed 1's oracle only."""
+    import argparse
+
+    from feedback_loop.final_eval import learner_dict
+
+    bench = equal_compute_bench()
+    config = load_config("examples/digits.yaml", ["learner.batch_size=256"])
+    args = argparse.Namespace(oracle_epochs="1,2")
+    learner = learner_dict(config.learner)
+    first = bench.references(args, config.simulator, learner, [0], tmp_path, "v")
+    assert first["oracle_epochs"] in (1, 2) and set(first["oracle_cv_by_epochs"]) == {"1", "2"}
+    assert 0 < first["oracle_test_acc"] <= 1 and 0.9 < first["svm_test_acc"] <= 1
+    assert {p.name for p in tmp_path.iterdir()} == {"oracle-choice.json", "oracle-seed0.json"}
+
+    trained: list[int] = []
+    remote = bench.real_test_accuracy.remote
+    monkeypatch.setattr(bench.real_test_accuracy, "remote", lambda *a: trained.append(a[3]) or remote(*a))
+    monkeypatch.setattr(bench, "oracle_choice", lambda *a: pytest.fail("fitted the references again"))
+    both = bench.references(args, config.simulator, learner, [0, 1], tmp_path, "v")
+    assert trained == [1]
+    assert both["oracle_test_acc_per_seed"][0] == first["oracle_test_acc_per_seed"][0]
+    assert both["svm_test_acc"] == first["svm_test_acc"] and both["oracle_epochs"] == first["oracle_epochs"]
+
+
 def test_the_benchmark_reads_back_uniform_dr_stored_in_the_older_all_seeds_file(tmp_path, monkeypatch):
     """Run directories made before per-seed storage keep their one-model uniform DR: nothing retrains."""
     import argparse
