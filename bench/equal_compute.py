@@ -141,7 +141,7 @@ def seconds_to_reach(evaluations: list[tuple[float, float]], target: float) -> f
 
 def incumbents(run_dir: Path, fidelity: list[int]) -> list[dict]:
     """The search's best evaluation at ``fidelity`` so far, each time it changed (history entries:
-    ``elapsed``, ``id``, ``params``, ``ranges``, ``score``)."""
+    ``elapsed``, ``id``, ``params``, ``ranges``, ``score``). Higher is better, as for every score here."""
     changes: list[dict] = []
     for entry in read_history(run_dir):
         at_fidelity = entry["stage"] == "search" and entry["score"] is not None and entry.get("fidelity") == fidelity
@@ -196,7 +196,7 @@ def single_fidelity_speedup(args, run: tuple[list[str], Path], multi: list[tuple
                             loop_dirs: list[Path], full: list[int], sim, learner: dict) -> dict:
     """The single-fidelity run (``single_fidelity_run``), the multi-fidelity runs given its compute
     (``multi_fidelity_runs``), and how much sooner each of those, and each loop run, reached its best
-    validation score at full fidelity."""
+    validation score at full fidelity; with ``--rescore-seeds``, also ``rescored_speedup``'s fields."""
     n = args.single_fidelity_evaluations
     overrides, run_dir = run
     summary = run_loop(args.config, overrides, run_dir, args.tracking_uri)
@@ -235,7 +235,8 @@ def rescored_speedup(single_dir: Path, multi_dirs: list[Path], full: list[int], 
     """The speed-up with a noise-robust target: what each search has found is its incumbent's mean
     over ``n_seeds`` fresh seeds (``rescore_incumbents``), not its luckiest single evaluation. The
     target is the single-fidelity search's final incumbent so measured; each search reaches it when its
-    incumbent first re-scores at least that high."""
+    incumbent first re-scores at least that high. The single-fidelity run has at least one successful
+    full-fidelity evaluation (``single_fidelity_speedup`` checks)."""
     seeds = [RESCORE_SEED + k for k in range(n_seeds)]
     single = incumbents(single_dir, full)
     rescored = rescore_incumbents(single_dir, full, sim, learner, seeds)
@@ -292,7 +293,10 @@ def uniform_and_nominal(args, env, sim, learner: dict, budget: int, seeds: list[
         return {"epochs": epochs, "samples": budget // epochs,
                 "validation_by_epochs": {str(e): round(v, 4) for e, v in scores.items()}}
 
-    adopt_combined_file(root, key)
+    adopt_all_seeds_file(root, "uniform-and-nominal", key, "uniform-split.json", lambda fields: (
+        fields["uniform_dr_split"], fields["uniform_dr_split"]["epochs"],
+        [{"uniform_dr": u, "nominal": n} for u, n in zip(fields["uniform_dr_test_acc_per_seed"],
+                                                          fields["nominal_test_acc_per_seed"])]))
     split = stored(root / "uniform-split.json", key, choose_split)
     chosen = {**learner, "samples": split["samples"], "epochs": split["epochs"]}
     per_seed = stored_per_seed(root, "uniform-and-nominal", {**key, "epochs": split["epochs"]}, seeds, lambda s: {
@@ -315,24 +319,23 @@ def stored_per_seed(root: Path, name: str, key: dict, seeds: list[int], start) -
                    lambda s=s: {field: ray.get(ref) for field, ref in pending[s].items()}) for s in seeds]
 
 
-def adopt_combined_file(root: Path, key: dict) -> None:
-    """Split ``uniform-and-nominal.json`` (all seeds in one file, as versions before per-seed storage
-    wrote it) into the split and per-seed files, when it was computed with these settings."""
-    combined = root / "uniform-and-nominal.json"
-    if not combined.is_file() or (root / "uniform-split.json").is_file():
+def adopt_all_seeds_file(root: Path, name: str, key: dict, shared: str, split) -> None:
+    """Split ``{name}.json`` (all seeds in one file, as versions before per-seed storage wrote it) into
+    ``shared`` (what every seed uses: uniform DR's split, the oracle's choice) and ``{name}-seed{s}.json``,
+    when it was computed with these settings. ``split(fields)`` gives the old file's fields as the shared
+    fields, the epochs in each seed's key and each seed's fields (in the old file's seed order)."""
+    combined = root / f"{name}.json"
+    if not combined.is_file() or (root / shared).is_file():
         return
     saved = json.loads(combined.read_text())
     old_key = dict(saved.get("key", {}))
     seeds = old_key.pop("seeds", [])
     if old_key != json.loads(json.dumps(key)):
         return
-    fields = saved["fields"]
-    split = fields["uniform_dr_split"]
-    stored(root / "uniform-split.json", key, lambda: split)
-    for i, seed in enumerate(seeds):
-        scores = {name: fields[f"{name}_test_acc_per_seed"][i] for name in ("uniform_dr", "nominal")}
-        stored(root / f"uniform-and-nominal-seed{seed}.json", {**key, "epochs": split["epochs"], "seed": seed},
-               lambda scores=scores: scores)
+    common, epochs, per_seed = split(saved["fields"])
+    stored(root / shared, key, lambda: common)
+    for seed, fields in zip(seeds, per_seed):
+        stored(root / f"{name}-seed{seed}.json", {**key, "epochs": epochs, "seed": seed}, lambda fields=fields: fields)
 
 
 def references(args, sim, learner: dict, seeds: list[int], root: Path, version: Any) -> dict:
@@ -340,6 +343,9 @@ def references(args, sim, learner: dict, seeds: list[int], root: Path, version: 
     they are fitted with (``oracle_choice``) and each seed's converged learner are stored apart, so
     adding seeds trains only the new ones."""
     key = {"oracle_epochs": args.oracle_epochs, "learner": learner, "simulator": version}
+    adopt_all_seeds_file(root, "oracle", key, "oracle-choice.json", lambda fields: (
+        {name: fields[name] for name in ("oracle_epochs", "oracle_cv_by_epochs", "svm_test_acc", "svm_c")},
+        fields["oracle_epochs"], [{"oracle_test_acc": v} for v in fields["oracle_test_acc_per_seed"]]))
     choice = stored(root / "oracle-choice.json", key, lambda: oracle_choice(
         sim.id, sim.kwargs, learner, [int(e) for e in args.oracle_epochs.split(",")]))
     converged = {**learner, "epochs": choice["oracle_epochs"]}
@@ -383,7 +389,8 @@ def main() -> None:
     ap.add_argument("--single-fidelity-evaluations", type=int, default=0,
                     help="also run the policy at full fidelity for this many evaluations (0: skip)")
     ap.add_argument("--rescore-seeds", type=int, default=4,
-                    help="fresh seeds re-scoring each search incumbent for the noise-robust speed-up (0: skip)")
+                    help="fresh seeds re-scoring each search incumbent for the noise-robust speed-up, "
+                         "one full-fidelity training per incumbent and seed (0: skip)")
     ap.add_argument("--skip", default="", help=f"comma-separated stages to leave out: {', '.join(STAGES)}")
     ap.add_argument("--run-dir", default="runs/equal-compute")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the loop")

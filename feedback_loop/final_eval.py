@@ -94,4 +94,3 @@ def oracle_choice(sim_id: str, sim_kwargs: dict, learner: dict[str, Any], epochs
     return {"oracle_epochs": max(cv_means, key=cv_means.get),
             "oracle_cv_by_epochs": {str(e): round(v, 4) for e, v in cv_means.items()},
             "svm_test_acc": round(float(svm.score(flat_test, real.y_test)), 4), "svm_c": svm.best_params_["C"]}
-

@@ -390,6 +390,25 @@ def test_the_benchmark_adds_oracle_seeds_without_fitting_the_references_again(ra
     assert both["svm_test_acc"] == first["svm_test_acc"] and both["oracle_epochs"] == first["oracle_epochs"]
 
 
+def test_the_benchmark_reads_back_the_oracle_stored_in_the_older_all_seeds_file(tmp_path, monkeypatch):
+    """Run directories made before the oracle was stored per seed keep it: nothing is fitted again."""
+    import argparse
+    import json
+
+    bench = equal_compute_bench()
+    learner = {"samples": 6000, "epochs": 15}
+    old_key = {"seeds": [0, 1], "oracle_epochs": "1,2", "learner": learner, "simulator": "v"}
+    fields = {"oracle_test_acc": 0.98, "oracle_test_acc_std": 0.001, "oracle_test_acc_per_seed": [0.979, 0.981],
+              "oracle_epochs": 2, "oracle_cv_by_epochs": {"1": 0.9, "2": 0.95}, "svm_test_acc": 0.988, "svm_c": 10}
+    (tmp_path / "oracle.json").write_text(json.dumps({"key": old_key, "fields": fields}))
+    monkeypatch.setattr(bench, "oracle_choice", lambda *a: pytest.fail("fitted the references again"))
+    monkeypatch.setattr(bench.real_test_accuracy, "remote", lambda *a: pytest.fail(f"trained again: {a}"))
+    result = bench.references(argparse.Namespace(oracle_epochs="1,2"), load_config("examples/digits.yaml").simulator,
+                              learner, [0, 1], tmp_path, "v")
+    assert result["oracle_test_acc_per_seed"] == [0.979, 0.981] and result["oracle_epochs"] == 2
+    assert result["svm_test_acc"] == 0.988 and result["svm_c"] == 10
+
+
 def test_the_benchmark_reads_back_uniform_dr_stored_in_the_older_all_seeds_file(tmp_path, monkeypatch):
     """Run directories made before per-seed storage keep their one-model uniform DR: nothing retrains."""
     import argparse
@@ -464,6 +483,7 @@ def test_the_noise_robust_speed_up_times_each_search_to_an_incumbent_that_re_sco
         "multi0": [(5.0, 10, 0.99, low), (20.0, 11, 0.95, full)],  # a low rung is never the incumbent
         "multi1": [(10.0, 21, 0.91, full), (50.0, 22, 0.96, full)],
         "multi2": [(50.0, 31, 0.97, full)],
+        "multi3": [(5.0, 41, 0.99, low)],  # never reached full fidelity: nothing to re-score
     }
     rescored = {1: 0.90, 2: 0.93, 11: 0.935, 21: 0.90, 22: 0.94, 31: 0.91}  # each candidate's mean over fresh seeds
     monkeypatch.setattr(bench, "read_history", lambda d: [
@@ -479,15 +499,15 @@ def test_the_noise_robust_speed_up_times_each_search_to_an_incumbent_that_re_sco
     monkeypatch.setattr(bench, "synthetic_accuracy", types.SimpleNamespace(remote=remote))
     monkeypatch.setattr(bench, "ray", types.SimpleNamespace(get=lambda refs: refs))
     sim = load_config("examples/digits.yaml").simulator
-    dirs = [tmp_path / f"multi{s}" for s in range(3)]
+    dirs = [tmp_path / f"multi{s}" for s in range(4)]
     for d in [tmp_path / "single", *dirs]:
         d.mkdir()
     out = bench.rescored_speedup(tmp_path / "single", dirs, full, sim, {"samples": 6000}, 4)
     assert out["single_fidelity_rescored_result"] == 0.93 and out["single_fidelity_seconds_to_rescored_result"] == 100.0
-    assert out["multi_fidelity_seconds_to_rescored_result"] == [20.0, 50.0, None]
-    assert out["rescored_speedup_to_single_fidelity_result"] == [5.0, 2.0, None]
-    assert out["multi_fidelity_final_incumbent_rescored"] == [0.935, 0.94, 0.91]
-    assert out["single_fidelity_incumbents"] == 2 and out["multi_fidelity_incumbents"] == [1, 2, 1]
+    assert out["multi_fidelity_seconds_to_rescored_result"] == [20.0, 50.0, None, None]
+    assert out["rescored_speedup_to_single_fidelity_result"] == [5.0, 2.0, None, None]
+    assert out["multi_fidelity_final_incumbent_rescored"] == [0.935, 0.94, 0.91, None]
+    assert out["single_fidelity_incumbents"] == 2 and out["multi_fidelity_incumbents"] == [1, 2, 1, 0]
     assert sorted(set(trained)) == [1, 2, 11, 21, 22, 31] and len(trained) == 6 * 4
     trained.clear()
     assert bench.rescored_speedup(tmp_path / "single", dirs, full, sim, {"samples": 6000}, 4) == out
