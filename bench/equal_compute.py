@@ -245,13 +245,14 @@ def rescored_speedup(single_dir: Path, multi_dirs: list[Path], full: list[int], 
     out: dict = {"rescore_seeds": n_seeds, "single_fidelity_rescored_result": round(target, 4),
                  "single_fidelity_seconds_to_rescored_result": round(seconds, 1),
                  "single_fidelity_incumbents": len(single)}
-    reached, final = [], []
+    reached, final, counts = [], [], []
     for run_dir in multi_dirs:
         changes = incumbents(run_dir, full)
         scores = rescore_incumbents(run_dir, full, sim, learner, seeds) if changes else {}
         reached.append(seconds_to_rescored(changes, scores, target))
         final.append(round(scores[str(changes[-1]["id"])], 4) if changes else None)
-    out["multi_fidelity_incumbents"] = [len(incumbents(d, full)) for d in multi_dirs]
+        counts.append(len(changes))
+    out["multi_fidelity_incumbents"] = counts
     out["multi_fidelity_final_incumbent_rescored"] = final
     out["multi_fidelity_seconds_to_rescored_result"] = [None if r is None else round(r, 1) for r in reached]
     out["rescored_speedup_to_single_fidelity_result"] = [None if r is None else round(seconds / r, 2)
