@@ -128,10 +128,15 @@ def record(result: dict, name: str, values: list[float | None]) -> None:
     result[f"{name}_per_seed"] = [None if v is None else round(v, 4) for v in values]
 
 
+def evaluations_at(run_dir: Path, fidelity: list[int]) -> list[dict]:
+    """A run's successful search evaluations at ``fidelity``, in the order they were told (history entries)."""
+    return [e for e in read_history(run_dir)
+            if e["stage"] == "search" and e["score"] is not None and e.get("fidelity") == fidelity]
+
+
 def search_at_full_fidelity(run_dir: Path, fidelity: list[int]) -> list[tuple[float, float]]:
     """``(elapsed seconds, validation score)`` of a run's successful search evaluations at ``fidelity``."""
-    return [(e["elapsed"], e["score"]) for e in read_history(run_dir)
-            if e["stage"] == "search" and e["score"] is not None and e.get("fidelity") == fidelity]
+    return [(e["elapsed"], e["score"]) for e in evaluations_at(run_dir, fidelity)]
 
 
 def seconds_to_reach(evaluations: list[tuple[float, float]], target: float) -> float | None:
@@ -143,18 +148,17 @@ def incumbents(run_dir: Path, fidelity: list[int]) -> list[dict]:
     """The search's best evaluation at ``fidelity`` so far, each time it changed (history entries:
     ``elapsed``, ``id``, ``params``, ``ranges``, ``score``). Higher is better, as for every score here."""
     changes: list[dict] = []
-    for entry in read_history(run_dir):
-        at_fidelity = entry["stage"] == "search" and entry["score"] is not None and entry.get("fidelity") == fidelity
-        if at_fidelity and (not changes or entry["score"] > changes[-1]["score"]):
+    for entry in evaluations_at(run_dir, fidelity):
+        if not changes or entry["score"] > changes[-1]["score"]:
             changes.append(entry)
     return changes
 
 
-def rescore_incumbents(run_dir: Path, fidelity: list[int], sim, learner: dict, seeds: list[int]) -> dict[str, float]:
-    """Each incumbent of a run's search (``incumbents``) trained again at ``learner``'s fidelity with
-    ``seeds`` fresh data and learner seeds, its mean real *validation* accuracy by candidate id
-    (stored in the run directory: a rerun trains nothing twice)."""
-    changes = incumbents(run_dir, fidelity)
+def rescore_incumbents(run_dir: Path, changes: list[dict], fidelity: list[int], sim, learner: dict,
+                       seeds: list[int]) -> dict[str, float]:
+    """Each of a run's incumbents (``changes``, from ``incumbents``) trained again at ``learner``'s
+    fidelity with ``seeds`` fresh data and learner seeds, its mean real *validation* accuracy by
+    candidate id (stored in the run directory: a rerun trains nothing twice)."""
     key = {"seeds": seeds, "learner": learner, "fidelity": fidelity, "incumbents": [c["id"] for c in changes]}
 
     def compute() -> dict[str, float]:
@@ -167,7 +171,7 @@ def rescore_incumbents(run_dir: Path, fidelity: list[int], sim, learner: dict, s
 
 def seconds_to_rescored(changes: list[dict], rescored: dict[str, float], target: float) -> float | None:
     """When the search's incumbent first had a re-scored mean of at least ``target`` (None: never)."""
-    return next((c["elapsed"] for c in changes if rescored[str(c["id"])] >= target - 1e-12), None)
+    return seconds_to_reach([(c["elapsed"], rescored[str(c["id"])]) for c in changes], target)
 
 
 def single_fidelity_run(args, root: Path, simulator: str) -> tuple[list[str], Path]:
@@ -239,7 +243,7 @@ def rescored_speedup(single_dir: Path, multi_dirs: list[Path], full: list[int], 
     full-fidelity evaluation (``single_fidelity_speedup`` checks)."""
     seeds = [RESCORE_SEED + k for k in range(n_seeds)]
     single = incumbents(single_dir, full)
-    rescored = rescore_incumbents(single_dir, full, sim, learner, seeds)
+    rescored = rescore_incumbents(single_dir, single, full, sim, learner, seeds)
     target = rescored[str(single[-1]["id"])]
     seconds = seconds_to_rescored(single, rescored, target)
     out: dict = {"rescore_seeds": n_seeds, "single_fidelity_rescored_result": round(target, 4),
@@ -248,7 +252,7 @@ def rescored_speedup(single_dir: Path, multi_dirs: list[Path], full: list[int], 
     reached, final, counts = [], [], []
     for run_dir in multi_dirs:
         changes = incumbents(run_dir, full)
-        scores = rescore_incumbents(run_dir, full, sim, learner, seeds) if changes else {}
+        scores = rescore_incumbents(run_dir, changes, full, sim, learner, seeds) if changes else {}
         reached.append(seconds_to_rescored(changes, scores, target))
         final.append(round(scores[str(changes[-1]["id"])], 4) if changes else None)
         counts.append(len(changes))
