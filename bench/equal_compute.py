@@ -404,6 +404,8 @@ def main() -> None:
     skip = {stage for stage in args.skip.split(",") if stage}
     if skip - set(STAGES):
         ap.error(f"--skip: unknown stage(s) {sorted(skip - set(STAGES))}; allowed: {', '.join(STAGES)}")
+    if not 0 <= args.rescore_seeds <= 100:
+        ap.error(f"--rescore-seeds: {args.rescore_seeds} is outside 0 to 100 (0 skips the re-scoring)")
 
     started = time.monotonic()
     root = Path(args.run_dir)

@@ -512,3 +512,14 @@ def test_the_noise_robust_speed_up_times_each_search_to_an_incumbent_that_re_sco
     trained.clear()
     assert bench.rescored_speedup(tmp_path / "single", dirs, full, sim, {"samples": 6000}, 4) == out
     assert trained == []
+
+
+@pytest.mark.parametrize("value", ["-1", "101"])
+def test_the_benchmark_refuses_rescore_seeds_outside_its_range_by_name(value):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "bench/equal_compute.py", "--rescore-seeds", value],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"--rescore-seeds: {value} is outside 0 to 100 (0 skips the re-scoring)" in result.stderr
