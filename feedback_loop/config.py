@@ -89,6 +89,10 @@ class SearchConfig:
     """Fidelity rungs of successive halving (1: every evaluation at ``learner.samples`` × ``learner.epochs``)."""
     eta: int = 3
     """Each rung trains ``eta`` times the sample visits of the one below; the best 1/``eta`` move up."""
+    repeats: int = 1
+    """Race each candidate over this many seeds at full fidelity and score it by their mean (1: one
+    evaluation each). The seeds are common to all candidates; with Optuna, ``WilcoxonPruner`` stops a
+    candidate once it is clearly worse than the best on the same seeds. Needs ``rungs`` = 1."""
 
 
 @dataclass
@@ -255,6 +259,8 @@ class Config:
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: >= {low}")
         if not 0.0 <= self.final.widen <= 1.0:
             raise ConfigError(f"final.widen: value {self.final.widen!r} is out of range; allowed: 0 to 1")
+        if not 1 <= self.search.repeats <= 100:
+            raise ConfigError(f"search.repeats: value {self.search.repeats!r} is out of range; allowed: 1 to 100")
         if self.selection.seeds > 100:
             raise ConfigError(f"selection.seeds: value {self.selection.seeds} is out of range; allowed: 1 to 100")
         if self.budget.evaluations is not None and self.budget.evaluations < 1:

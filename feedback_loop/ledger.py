@@ -80,15 +80,19 @@ class Ledger:
 
     def ranking(self) -> list[Candidate]:
         """The search's candidates that succeeded, best first: by the highest rung (fidelity) each
-        reached with a score, then by that score."""
-        best: dict[int, tuple[tuple[int, float], dict[str, Any]]] = {}
+        reached with a score, then by how many seeds it was scored on there (``search.repeats``), then
+        by the mean of those scores (one score, unless raced)."""
+        at: dict[tuple[int, int], list[float]] = {}  # (candidate id, rung) -> its scores there
+        entries: dict[int, dict[str, Any]] = {}
         for entry in self.history:
             if entry["stage"] == "search" and entry["score"] is not None:
-                key = (entry.get("rung", 0), entry["score"])
-                if entry["id"] not in best or key > best[entry["id"]][0]:
-                    best[entry["id"]] = (key, entry)
-        ranked = sorted(best.values(), key=lambda item: item[0], reverse=True)
-        return [Candidate(entry["id"], entry["params"], entry["ranges"]) for _, entry in ranked]
+                at.setdefault((entry["id"], entry.get("rung", 0)), []).append(entry["score"])
+                entries.setdefault(entry["id"], entry)
+        best: dict[int, tuple[int, int, float]] = {}
+        for (cid, rung), scores in at.items():
+            best[cid] = max(best.get(cid, (-1, 0, 0.0)), (rung, len(scores), sum(scores) / len(scores)))
+        ranked = sorted(best, key=lambda cid: best[cid], reverse=True)
+        return [Candidate(cid, entries[cid]["params"], entries[cid]["ranges"]) for cid in ranked]
 
     def mean_score(self) -> float | None:
         scores = [h["score"] for h in self.history if h["score"] is not None and h["stage"] == "search"]

@@ -186,7 +186,7 @@ class LoopRunner:
         if not result.outcome.ok and result.outcome.samples:  # it reached the learner: charge what it may have used
             result.outcome.train_samples = job.fidelity.train_samples
         entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
-            "job": job.key, "rung": job.rung, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
+            "job": job.key, "rung": job.rung, "repeat": job.repeat, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
             **({"member": job.member, "generation": job.candidate.info.get("generation")} if self.members > 1 else {})})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
             report.save_delivered(self.run_dir, result.state, self.prepared, job, result.outcome.metrics.get("best_epoch"))

@@ -156,9 +156,16 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
     from .schedulers import fidelities, reserve, rung_fidelities
 
     persistent = POLICIES[config.policy.name].learner_mode_for(policy_kwargs) == "persistent"
-    if persistent and config.search.rungs > 1:
-        raise ConfigError(f"search.rungs: value {config.search.rungs} needs a per-candidate policy; policy "
-                          f"{config.policy.name!r} trains one persistent model (allowed: 1)")
+    search = config.search
+    for path, value in (("search.rungs", search.rungs), ("search.repeats", search.repeats)):
+        if persistent and value > 1:
+            raise ConfigError(f"{path}: value {value} needs a per-candidate policy; policy "
+                              f"{config.policy.name!r} trains one persistent model (allowed: 1)")
+    if search.repeats > 1 and search.rungs > 1:
+        raise ConfigError(f"search.repeats: value {search.repeats} races candidates at one fidelity, but "
+                          f"search.rungs is {search.rungs}; allowed: search.repeats 1, or search.rungs 1")
+    if config.policy.name == "optuna":
+        _check_pruner(policy_kwargs.get("pruner", default_pruner(config)), search.repeats)
     if persistent and config.final.widen:  # harmless, so not refused: a benchmark sets it for every policy
         logger.warning("final.widen: value %s is ignored: it widens a searched winner, and policy %r trains one "
                        "persistent model and delivers it", config.final.widen, config.policy.name)
@@ -168,6 +175,23 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
         raise ConfigError(f"budget.train_samples: value {budget} leaves no room for the search: re-scoring and the "
                           f"final model take {kept}, one evaluation {cheapest}; allowed: >= {kept + cheapest} "
                           "(or lower selection.* / final.*)")
+
+
+def default_pruner(config: Config) -> str:
+    """Optuna's pruner when ``policy.options.pruner`` is not set: over seeds when racing, else over rungs."""
+    return "wilcoxon" if config.search.repeats > 1 else "successive_halving"
+
+
+def _check_pruner(pruner: str, repeats: int) -> None:
+    """A pruner's steps must be what the search reports: seeds when racing, fidelity rungs otherwise."""
+    from .policies.optuna_policy import FIDELITY_PRUNERS, SEED_PRUNERS
+
+    if repeats > 1 and pruner in FIDELITY_PRUNERS:
+        raise ConfigError(f"policy.options.pruner: {pruner!r} prunes over fidelity rungs, but search.repeats "
+                          f"{repeats} races seeds at one fidelity; allowed: {', '.join(SEED_PRUNERS)} or none")
+    if repeats == 1 and pruner in SEED_PRUNERS:
+        raise ConfigError(f"policy.options.pruner: {pruner!r} compares a candidate's seeds, but search.repeats is 1; "
+                          "allowed: search.repeats >= 2 with it, or another pruner")
 
 
 def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
@@ -193,6 +217,7 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
         # randomized factors, at uniform DR (the widest member of the family)
         options["enqueue"] = [env.nominal_params] + ([widest_params(env.param_space, env.nominal_params, ranges)]
                                                      if ranges else [])
+        options.setdefault("pruner", default_pruner(config))
         options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
                        reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,

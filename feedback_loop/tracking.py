@@ -253,7 +253,7 @@ class MlflowLogger(Callback):
         candidate, outcome = result.job.candidate, result.outcome
         step = entry["step"]
         job = result.job
-        tags = {"job": job.key, "stage": job.stage, "rung": job.rung}
+        tags = {"job": job.key, "stage": job.stage, "rung": job.rung, "repeat": job.repeat}
         if candidate.member is not None:  # a population's member (and whom it copied before this step)
             tags.update(member=candidate.member, **({"copied_from": candidate.copy_from}
                                                     if candidate.copy_from is not None else {}))

@@ -126,6 +126,7 @@ class Job:
     of member ``copy_from`` (the executor clears it once done, so a redone job never copies twice).
     ``fresh_epochs``: every epoch trains on ``fidelity.samples`` newly rendered samples (none seen
     twice), and the epoch whose model scores best on validation is the one kept (``final.fresh_epochs``).
+    ``repeat``: which of a raced candidate's seeds this is (``search.repeats``; 0 otherwise).
     """
 
     candidate: Candidate
@@ -139,6 +140,7 @@ class Job:
     member: int = 0
     copy_from: int | None = None
     fresh_epochs: bool = False
+    repeat: int = 0
 
     @property
     def key(self) -> str:
@@ -148,14 +150,15 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate.to_dict(), "fidelity": asdict(self.fidelity), "seed_id": self.seed_id,
                 "kind": self.kind, "with_test": self.with_test, "model_seed": self.model_seed, "stage": self.stage,
-                "rung": self.rung, "member": self.member, "copy_from": self.copy_from, "fresh_epochs": self.fresh_epochs}
+                "rung": self.rung, "member": self.member, "copy_from": self.copy_from, "fresh_epochs": self.fresh_epochs,
+                "repeat": self.repeat}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Job":
         return cls(Candidate.from_dict(data["candidate"]), Fidelity(**data["fidelity"]), int(data["seed_id"]),
                    data.get("kind", "evaluate"), bool(data.get("with_test", False)), data.get("model_seed"),
                    data.get("stage", "search"), int(data.get("rung", 0)), int(data.get("member", 0)),
-                   data.get("copy_from"), bool(data.get("fresh_epochs", False)))
+                   data.get("copy_from"), bool(data.get("fresh_epochs", False)), int(data.get("repeat", 0)))
 
 
 @dataclass

@@ -8,6 +8,7 @@ depends only on the study history, and a resumed run asks exactly what an uninte
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Callable
 
 import optuna
@@ -39,11 +40,22 @@ def _distributions(param_space: spaces.Dict) -> dict[str, BaseDistribution]:
     return dists
 
 
-PRUNERS = ("successive_halving", "hyperband", "none")
+PRUNERS = ("successive_halving", "hyperband", "wilcoxon", "none")
+FIDELITY_PRUNERS = ("successive_halving", "hyperband")  # steps are fidelity rungs (``search.rungs``)
+SEED_PRUNERS = ("wilcoxon",)  # steps are a raced candidate's seeds (``search.repeats``)
 
 
-def make_pruner(name: str, reduction_factor: int, max_resource: int) -> optuna.pruners.BasePruner:
-    """Optuna's pruner by name, over resource steps 1, eta, eta², ... (see ``HalvingScheduler``)."""
+def make_pruner(name: str, reduction_factor: int, max_resource: int, p_threshold: float = 0.1) -> optuna.pruners.BasePruner:
+    """Optuna's pruner by name: over resource steps 1, eta, eta², ... (see ``HalvingScheduler``), or,
+    for ``wilcoxon``, over the seeds a candidate is raced on (see ``RacingScheduler``)."""
+    if name == "wilcoxon":
+        if not 0.0 < p_threshold < 1.0:
+            raise ValueError(f"policy.options.p_threshold: value {p_threshold!r} is out of range; allowed: "
+                             "between 0 and 1 (exclusive)")
+        with warnings.catch_warnings():  # experimental in Optuna since 3.6; its behaviour is tested here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # n_startup_steps=2: a signed-rank test on fewer pairs says nothing
+            return optuna.pruners.WilcoxonPruner(p_threshold=p_threshold, n_startup_steps=2)
     if name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=reduction_factor)
     if name == "hyperband":
@@ -59,7 +71,10 @@ class OptunaPolicy(Policy):
 
     Under successive halving (``search.rungs`` > 1) every rung's result reaches the study through
     ``trial.report`` and ``pruner`` (``successive_halving``, ``hyperband`` or ``none``) decides who goes
-    on; ``reduction_factor`` and ``max_resource`` are set by the loop from ``search``."""
+    on; ``reduction_factor`` and ``max_resource`` are set by the loop from ``search``. Under racing
+    (``search.repeats`` > 1) every seed's score is reported with the seed as the step, and ``wilcoxon``
+    (the loop's default there) stops a candidate once the signed-rank test finds it worse than the
+    best trial on the same seeds at ``p_threshold``; the trial's value is its mean."""
 
     def __init__(
         self,
@@ -74,6 +89,7 @@ class OptunaPolicy(Policy):
         reduction_factor: int = 3,
         max_resource: int = 9,
         enqueue: list[dict[str, Any]] | None = None,
+        p_threshold: float = 0.1,
     ) -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
         if sampler not in SAMPLERS:
@@ -84,7 +100,7 @@ class OptunaPolicy(Policy):
         storage = JournalStorage(JournalFileBackend(storage_path)) if storage_path else optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
             storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
-            sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource),
+            sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource, p_threshold),
         )
         self.supports_pruning = pruner != "none"
         if not self.study.trials:  # a new study starts at these points (e.g. nominal, uniform DR)

@@ -35,7 +35,7 @@ def refused(path: str, overrides: list[str], *needles: str) -> str:
 BAD = [
     (["policy.name=foo"], ["policy.name:", "'foo'", "adr, adversarial, optuna, pbt, random, reinforce, uniform"]),
     (["policy.sampler=foo"], ["policy.sampler:", "'foo'", "cmaes, gp, qmc, random, tpe"]),
-    (["policy.options={bogus: 1}"], ["policy.options.bogus:", "policy 'optuna'", "allowed: pruner, sampler"]),
+    (["policy.options={bogus: 1}"], ["policy.options.bogus:", "policy 'optuna'", "allowed: p_threshold, pruner, sampler"]),
     (["policy.name=reinforce", "policy.options={population: abc}"],
      ["policy.options.population:", "expected int, got str 'abc'"]),
     (["policy.name=reinforce", "policy.options={population: 0}"],

@@ -1,4 +1,4 @@
-"""Schedulers decide what the executor runs next: the search (FIFO or successive halving), then the
+"""Schedulers decide what the executor runs next: the search (FIFO, successive halving or racing), then the
 stages after it (re-scoring with fresh seeds, the delivered model). ``build_scheduler`` picks them
 from a config."""
 
@@ -13,6 +13,7 @@ from ..types import Fidelity
 from .base import Budget, Scheduler
 from .fifo import FifoScheduler
 from .halving import HalvingScheduler, rung_fidelities
+from .racing import RacingScheduler
 from .stages import StagedScheduler
 from .widening import widen_candidate
 
@@ -51,7 +52,9 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
                                choose=lambda: policy.ask(1)[0])
     budget = Budget(config.budget, ledger, elapsed, reserve=reserve(config))
     search: Scheduler
-    if config.search.rungs > 1:
+    if config.search.repeats > 1:
+        search = RacingScheduler(policy, top, config.search.repeats, budget, learner.seed)
+    elif config.search.rungs > 1:
         search = HalvingScheduler(policy, rung_fidelities(top, config.search.rungs, config.search.eta),
                                   config.search.eta, budget)
     else:
@@ -59,5 +62,5 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
     return StagedScheduler(search, ledger.ranking, **stages, final=final)
 
 
-__all__ = ["Budget", "Scheduler", "FifoScheduler", "HalvingScheduler", "StagedScheduler", "build_scheduler",
+__all__ = ["Budget", "Scheduler", "FifoScheduler", "HalvingScheduler", "RacingScheduler", "StagedScheduler", "build_scheduler",
            "fidelities", "reserve", "rung_fidelities", "widen_candidate"]
