@@ -205,3 +205,14 @@ def test_resumed_run_matches_one_that_never_stopped(ray_session, tracking_uri, t
 
     assert history(tmp_path / "stopped") == history(tmp_path / "straight")
     assert (resumed["best_score"], resumed["test_score"]) == (never_stopped["best_score"], never_stopped["test_score"])
+
+
+def test_racing_on_ray_logs_each_seed_as_a_child_tagged_with_its_repeat(ray_session, tracking_uri, tmp_path):
+    summary = LoopRunner(tiny_config(9, "search.repeats=3", "policy.name=random"), tmp_path / "run",
+                         tracking_uri=tracking_uri).run(progress=False)
+    children = children_of(tracking_uri, summary["mlflow_run_id"])
+    assert len(children) == 9 and sorted(int(c.data.tags["repeat"]) for c in children) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    by_candidate: dict[str, list[float]] = {}
+    for child in children:
+        by_candidate.setdefault(child.data.tags["candidate_id"], []).append(child.data.metrics["score"])
+    assert sorted(map(len, by_candidate.values())) == [3, 3, 3]  # three candidates, each raced on 3 seeds
