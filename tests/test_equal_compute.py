@@ -167,16 +167,19 @@ def tiny_digits(*extra: str):
         "selection.seeds=1", "final.samples=200", "final.epochs=1", "final.fresh_epochs=false", *extra])
 
 
-@pytest.mark.parametrize("when", ["mid-rung", "mid-final", "mid-final-widened"])
+@pytest.mark.parametrize("when", ["mid-rung", "mid-race", "mid-final", "mid-final-widened"])
 def test_resume_in_a_rung_or_in_the_final_training_loses_nothing(tmp_path, monkeypatch, when):
     import feedback_loop.loop as loop_module
 
-    config = tiny_digits("final.widen=0.5") if when == "mid-final-widened" else gm("search.rungs=2", "policy.name=random")
+    config = {"mid-final-widened": lambda: tiny_digits("final.widen=0.5"),
+              "mid-race": lambda: gm("search.repeats=3", "policy.name=random")}.get(
+        when, lambda: gm("search.rungs=2", "policy.name=random"))()
     straight = in_process(config, tmp_path / "straight").run(progress=False)
     history = runs.history(tmp_path / "straight")
-    # stop just before a promoted (rung 1) job, or just before the final model, comes back
-    if when == "mid-rung":
-        crash_after = next(i for i, h in enumerate(history) if h["stage"] == "search" and h["rung"] == 1)
+    # stop just before a promoted (rung 1) job, a raced candidate's second seed, or the final model comes back
+    if when in ("mid-rung", "mid-race"):
+        field = "rung" if when == "mid-rung" else "repeat"
+        crash_after = next(i for i, h in enumerate(history) if h["stage"] == "search" and h[field] == 1)
     else:
         crash_after = len(history) - 1
         assert history[crash_after]["stage"] == "final"

@@ -1,7 +1,8 @@
 """Racing candidates over common seeds (``search.repeats``), with Optuna's ``WilcoxonPruner``.
 
 The scheduler is tested alone with a toy policy whose order is known and with a real Optuna study;
-the whole loop runs on the in-process executor (no Ray, no MLflow).
+the whole loop runs on the in-process executor (no Ray, no MLflow). Resume in the middle of a race is
+``tests/test_equal_compute.py::test_resume_in_a_rung_or_in_the_final_training_loses_nothing[mid-race]``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from feedback_loop.schedulers import Budget, RacingScheduler
 from feedback_loop.types import Candidate, Fidelity, Outcome, Result
 from tests import runs
 from tests.test_equal_compute import KnownOrder
-from tests.test_loop_logic import Crash, _with_in_process, crash_at, in_process
+from tests.test_loop_logic import in_process
 
 TOP = Fidelity(10, 1)
 
@@ -131,26 +132,6 @@ def test_the_loop_races_candidates_and_the_study_sees_every_seed(tmp_path):
     for trial in complete:  # the study's value is the mean of its seeds
         assert trial.value == pytest.approx(sum(trial.intermediate_values.values()) / 3)
     assert summary["delivered_val_score"] is not None and summary["train_samples"] <= 12_000
-
-
-def test_resume_in_the_middle_of_a_race_loses_nothing(tmp_path, monkeypatch):
-    import feedback_loop.loop as loop_module
-
-    config = racing_gm("policy.name=random")
-    straight = in_process(config, tmp_path / "straight").run(progress=False)
-    history = runs.history(tmp_path / "straight")
-    crash_after = next(i for i, h in enumerate(history) if h["stage"] == "search" and h["repeat"] == 1)
-    with pytest.raises(Crash):
-        in_process(config, tmp_path / "stopped").run(progress=False, on_outcome=crash_at(crash_after))
-    monkeypatch.setattr(loop_module.LoopRunner, "__init__", _with_in_process(loop_module.LoopRunner.__init__))
-    resumed = loop_module.resume_loop(tmp_path / "stopped", progress=False)
-
-    def trace(run_dir):
-        return [(h["job"], h["score"]) for h in runs.history(run_dir)]
-
-    assert trace(tmp_path / "stopped") == trace(tmp_path / "straight")
-    for key in ("train_samples", "delivered_val_score", "selected_candidate_id", "selected_params"):
-        assert resumed[key] == straight[key], key
 
 
 @pytest.mark.parametrize("overrides, message", [
