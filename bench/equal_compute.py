@@ -180,7 +180,7 @@ def single_fidelity_run(args, root: Path, simulator: str) -> tuple[list[str], Pa
     n = args.single_fidelity_evaluations
     # only its search is measured: its delivered model is trained as searched (final.widen 0)
     return ([*args.set, f"budget.evaluations={n}", "budget.train_samples=null", "budget.seconds=null",
-             "search.rungs=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
+             "search.rungs=1", "search.repeats=1", "selection.candidates=0", "seed=0", "policy.seed=0", "final.widen=0"],
             root / f"single-fidelity-{n}{simulator}")
 
 
@@ -412,6 +412,10 @@ def main() -> None:
     budget = args.train_samples
     base = [*args.set, f"budget.train_samples={budget}", "budget.evaluations=null", "budget.seconds=null"]
     config = load_config(args.config, base)
+    if args.single_fidelity_evaluations and config.search.repeats > 1:
+        # its readers time single full-fidelity evaluations; a raced candidate's seeds are one evaluation
+        ap.error(f"--single-fidelity-evaluations: the speed-up stages cannot read a raced search (search.repeats "
+                 f"{config.search.repeats}); allowed: search.repeats 1 with them")
     ensure_ray(config.resources.ray_address)
     sim = config.simulator
     env = make_simulator(sim.id, sim.kwargs)
@@ -430,7 +434,7 @@ def main() -> None:
     def per_seed(name: str, extra: list[str]) -> list[tuple[list[str], Path]]:
         return [(base + [*extra, f"seed={s}", f"policy.seed={s}"], root / f"{name}-{tag}-seed{s}") for s in seeds]
 
-    once = ["search.rungs=1", "selection.candidates=0"]  # no search to halve, no candidates to re-score
+    once = ["search.rungs=1", "search.repeats=1", "selection.candidates=0"]  # no search to halve or race, none to re-score
     planned: dict[str, list[tuple[list[str], Path]]] = {"loop": per_seed("loop", [])}
     if args.persistent:
         planned["persistent"] = per_seed(args.persistent, [f"policy.name={args.persistent}", *once])

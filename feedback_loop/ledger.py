@@ -82,6 +82,10 @@ class Ledger:
         """The search's candidates that succeeded, best first: by the highest rung (fidelity) each
         reached with a score, then by how many seeds it was scored on there (``search.repeats``), then
         by the mean of those scores (one score, unless raced)."""
+        return [candidate for candidate, _, _ in self.ranked_means()]
+
+    def ranked_means(self) -> list[tuple[Candidate, int, float]]:
+        """``ranking()`` with each candidate's seed count and mean score at its highest rung."""
         at: dict[tuple[int, int], list[float]] = {}  # (candidate id, rung) -> its scores there
         entries: dict[int, dict[str, Any]] = {}
         for entry in self.history:
@@ -92,7 +96,8 @@ class Ledger:
         for (cid, rung), scores in at.items():
             best[cid] = max(best.get(cid, (-1, 0, 0.0)), (rung, len(scores), sum(scores) / len(scores)))
         ranked = sorted(best, key=lambda cid: best[cid], reverse=True)
-        return [Candidate(cid, entries[cid]["params"], entries[cid]["ranges"]) for cid in ranked]
+        return [(Candidate(cid, entries[cid]["params"], entries[cid]["ranges"]), best[cid][1], best[cid][2])
+                for cid in ranked]
 
     def mean_score(self) -> float | None:
         scores = [h["score"] for h in self.history if h["score"] is not None and h["stage"] == "search"]

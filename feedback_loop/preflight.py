@@ -165,16 +165,23 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
         raise ConfigError(f"search.repeats: value {search.repeats} races candidates at one fidelity, but "
                           f"search.rungs is {search.rungs}; allowed: search.repeats 1, or search.rungs 1")
     if config.policy.name == "optuna":
-        _check_pruner(policy_kwargs.get("pruner", default_pruner(config)), search.repeats)
+        _check_pruner(policy_kwargs, search.repeats)
     if persistent and config.final.widen:  # harmless, so not refused: a benchmark sets it for every policy
         logger.warning("final.widen: value %s is ignored: it widens a searched winner, and policy %r trains one "
                        "persistent model and delivers it", config.final.widen, config.policy.name)
     budget, kept = config.budget.train_samples, reserve(config)
     cheapest = rung_fidelities(fidelities(config)[0], config.search.rungs, config.search.eta)[0].train_samples
-    if budget is not None and not persistent and config.policy.name != "uniform" and kept + cheapest > budget:
+    searches = not persistent and config.policy.name != "uniform"
+    first = cheapest * search.repeats  # the first candidate's evaluation, or its whole race
+    if budget is not None and searches and kept + first > budget:
+        what = f"one race of {search.repeats} seeds" if search.repeats > 1 else "one evaluation"
         raise ConfigError(f"budget.train_samples: value {budget} leaves no room for the search: re-scoring and the "
-                          f"final model take {kept}, one evaluation {cheapest}; allowed: >= {kept + cheapest} "
+                          f"final model take {kept}, {what} {first}; allowed: >= {kept + first} "
                           "(or lower selection.* / final.*)")
+    evaluations = config.budget.evaluations
+    if evaluations is not None and searches and evaluations < search.repeats:
+        raise ConfigError(f"budget.evaluations: value {evaluations} cannot finish one race of search.repeats "
+                          f"{search.repeats} seeds; allowed: >= {search.repeats}")
 
 
 def default_pruner(config: Config) -> str:
@@ -182,10 +189,15 @@ def default_pruner(config: Config) -> str:
     return "wilcoxon" if config.search.repeats > 1 else "successive_halving"
 
 
-def _check_pruner(pruner: str, repeats: int) -> None:
+def _check_pruner(options: dict[str, Any], repeats: int) -> None:
     """A pruner's steps must be what the search reports: seeds when racing, fidelity rungs otherwise."""
     from .policies.optuna_policy import FIDELITY_PRUNERS, SEED_PRUNERS
 
+    pruner = options["pruner"]
+    if "p_threshold" in options and pruner not in SEED_PRUNERS:
+        raise ConfigError(f"policy.options.p_threshold: value {options['p_threshold']!r} is used only by the pruner "
+                          f"{' or '.join(map(repr, SEED_PRUNERS))} (search.repeats >= 2), but the pruner is {pruner!r}; "
+                          "allowed: remove it, or race candidates")
     if repeats > 1 and pruner in FIDELITY_PRUNERS:
         raise ConfigError(f"policy.options.pruner: {pruner!r} prunes over fidelity rungs, but search.repeats "
                           f"{repeats} races seeds at one fidelity; allowed: {', '.join(SEED_PRUNERS)} or none")
@@ -231,16 +243,20 @@ def prepare_run(config: Config) -> PreparedRun:
     _check_name("policy.name", "policy", policy.name, POLICIES)
     _check_name("policy.sampler", "sampler", policy.sampler, SAMPLERS)
     kwargs = _policy_kwargs(policy.name, policy.options, "policy.options")
-    if policy.name == "optuna":
-        kwargs.setdefault("sampler", policy.sampler)  # as the loop does; storage_path it fills in itself
+    if policy.name == "optuna":  # as the loop does; storage_path it fills in itself
+        kwargs.setdefault("sampler", policy.sampler)
+        kwargs.setdefault("pruner", default_pruner(config))
     per_policy: dict[str, dict[str, Any]] = {}
     for name, options in config.policy_options.items():
         _check_name(f"policy_options.{name}", "policy", name, POLICIES)
         per_policy[name] = _policy_kwargs(name, options, f"policy_options.{name}")
         if name == "optuna":
             per_policy[name].setdefault("sampler", policy.sampler)  # compare keeps the base sampler
+            per_policy[name].setdefault("pruner", default_pruner(config))
     _check_refiner(config, None)
     _check_search(config, kwargs)
+    if "optuna" in per_policy:
+        _check_pruner(per_policy["optuna"], config.search.repeats)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
     real = load_real_data(env, config.data.real)

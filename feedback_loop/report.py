@@ -61,6 +61,16 @@ def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpoin
     return scores
 
 
+def race_best(ledger: Ledger) -> dict[str, Any] | None:
+    """Under racing (``search.repeats``), the search's best candidate by its mean over seeds:
+    ``best_score`` is one seed's, so partly luck."""
+    ranked = ledger.ranked_means()
+    if not ranked:
+        return None
+    candidate, seeds, mean = ranked[0]
+    return {"candidate_id": candidate.id, "mean_score": mean, "seeds": seeds, "params": candidate.params}
+
+
 def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
     """The search's part of ``summary.json``, the selection and the delivered model's scores."""
     best = ledger.best
@@ -83,6 +93,7 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
         "best_candidate_id": None if best is None else best["candidate"]["id"],
         # The mean shows what a policy's data is worth typically, not only at its luckiest.
         "mean_score": ledger.mean_score(),
+        **({"race_best": race_best(ledger)} if config.search.repeats > 1 else {}),
         "selection": scheduler.selection_report() if hasattr(scheduler, "selection_report") else [],
         "selected_candidate_id": None if selected is None else selected.id,
         "selected_params": None if selected is None else selected.params,

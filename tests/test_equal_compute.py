@@ -526,3 +526,14 @@ def test_the_benchmark_refuses_rescore_seeds_outside_its_range_by_name(value):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"--rescore-seeds: {value} is outside 0 to 100 (0 skips the re-scoring)" in result.stderr
+
+
+def test_the_benchmark_refuses_to_time_a_raced_search_by_name():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "bench/equal_compute.py", "--single-fidelity-evaluations", "120",
+                             "--set", "search.rungs=1", "--set", "search.repeats=3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--single-fidelity-evaluations: the speed-up stages cannot read a raced search (search.repeats 3)" in result.stderr

@@ -120,7 +120,7 @@ def test_good_config_passes_with_sensible_fields():
     assert prepared.input_shape == (2,) and prepared.num_classes == 2
     assert prepared.real.x_val.shape[1:] == (2,)
     assert set(prepared.env.param_space.spaces) == set(prepared.env.nominal_params)
-    assert prepared.policy_options == {"sampler": "tpe"}  # as the loop passes it; storage_path the loop adds
+    assert prepared.policy_options == {"sampler": "tpe", "pruner": "successive_halving"}  # as the loop passes them; storage_path the loop adds
 
 
 def test_options_are_coerced_by_type_hints():

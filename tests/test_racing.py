@@ -51,11 +51,14 @@ def test_a_failed_repeat_is_told_at_once_and_the_candidates_other_repeats_are_dr
     assert [(j.candidate.id, j.repeat) for j in scheduler.next_jobs(1, [])] == [(1, 0)]  # not 0's repeats
 
 
-def test_racing_stops_at_the_training_sample_budget():
-    ledger = Ledger()
-    budget = Budget(BudgetConfig(evaluations=None, train_samples=100), ledger, lambda: 0, reserve=40)
+@pytest.mark.parametrize("budget_config", [BudgetConfig(evaluations=None, train_samples=100),
+                                           BudgetConfig(evaluations=6, train_samples=None)])
+def test_a_candidate_enters_a_race_only_if_the_budget_leaves_room_for_all_its_seeds(budget_config):
+    # 100 visits - 40 kept for the later stages = 6 jobs of 10; or 6 evaluations: one race of 4 seeds
+    # fits, a second would be cut short (its seeds spent, never told)
+    budget = Budget(budget_config, Ledger(), lambda: 0, reserve=40 if budget_config.train_samples else 0)
     scheduler = RacingScheduler(KnownOrder(), TOP, 4, budget, learner_seed=0)
-    assert len(scheduler.next_jobs(10, [])) == 6  # 6 × 10 = 60 = 100 - 40 kept for the later stages
+    assert [(j.candidate.id, j.repeat) for j in scheduler.next_jobs(10, [])] == [(0, 0), (0, 1), (0, 2), (0, 3)]
 
 
 def test_the_ranking_prefers_more_seeds_then_the_best_mean_not_the_luckiest_score():
@@ -132,6 +135,8 @@ def test_the_loop_races_candidates_and_the_study_sees_every_seed(tmp_path):
     for trial in complete:  # the study's value is the mean of its seeds
         assert trial.value == pytest.approx(sum(trial.intermediate_values.values()) / 3)
     assert summary["delivered_val_score"] is not None and summary["train_samples"] <= 12_000
+    best = max(complete, key=lambda t: t.value)  # the summary's race winner is the best mean, not one lucky seed
+    assert summary["race_best"]["mean_score"] == pytest.approx(best.value) and summary["race_best"]["seeds"] == 3
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -142,10 +147,22 @@ def test_the_loop_races_candidates_and_the_study_sees_every_seed(tmp_path):
                                                       r"fidelity rungs.*allowed: wilcoxon or none"),
     (["policy.options={pruner: wilcoxon, p_threshold: 1.5}"], r"p_threshold: value 1\.5 is out of range"),
     (["policy.name=pbt"], r"search\.repeats: value 3 needs a per-candidate policy"),
+    (["policy.options={p_threshold: 1.5}"], r"p_threshold: value 1\.5 is out of range"),  # the default pruner's
+    (["budget.train_samples=2000"], r"budget\.train_samples: value 2000 leaves no room for the search: .*"
+                                    r"one race of 3 seeds 1200; allowed: >= 3200"),
+    (["budget.train_samples=null", "budget.evaluations=2"], r"budget\.evaluations: value 2 cannot finish one race "
+                                                            r"of search\.repeats 3 seeds; allowed: >= 3"),
 ])
 def test_racing_settings_out_of_range_are_refused_by_name(overrides, message):
     with pytest.raises(ConfigError, match=message):
         prepare_run(racing_gm(*overrides))
+
+
+def test_a_p_threshold_without_the_wilcoxon_pruner_is_refused_by_name():
+    config = racing_gm("search.repeats=1", "policy.options={p_threshold: 0.3}")
+    with pytest.raises(ConfigError, match=r"policy\.options\.p_threshold: value 0\.3 is used only by the pruner "
+                                          r"'wilcoxon' \(search\.repeats >= 2\), but the pruner is 'successive_halving'"):
+        prepare_run(config)
 
 
 def test_the_wilcoxon_pruner_without_racing_is_refused_by_name():

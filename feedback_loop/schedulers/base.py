@@ -28,11 +28,11 @@ class Budget:
         self.elapsed = elapsed
         self.reserve = reserve
 
-    def allows(self, in_flight: list[Job], cost: int = 0) -> bool:
-        """Whether one more job of ``cost`` training sample visits still fits, counting what is in
-        flight as spent."""
+    def allows(self, in_flight: list[Job], cost: int = 0, jobs: int = 1) -> bool:
+        """Whether ``jobs`` more jobs (one, unless told) of ``cost`` training sample visits in all still
+        fit, counting what is in flight as spent."""
         cfg, ledger = self.config, self.ledger
-        if cfg.evaluations is not None and ledger.evaluations + len(in_flight) >= cfg.evaluations:
+        if cfg.evaluations is not None and ledger.evaluations + len(in_flight) + jobs > cfg.evaluations:
             return False
         if cfg.seconds is not None and self.elapsed() >= cfg.seconds:
             return False

@@ -50,10 +50,15 @@ class RacingScheduler(Scheduler):
     def next_jobs(self, free: int, in_flight: list[Job]) -> list[Job]:
         jobs: list[Job] = []
         cost = self.fidelity.train_samples
-        while len(jobs) < free and self.budget.allows(in_flight + jobs, cost):
-            if self.queue:  # the candidates in the race go first: a new one only once they are served
+        while len(jobs) < free:
+            if self.queue:  # the candidates in the race go first (their seeds were budgeted on entry)
                 jobs.append(self.queue.pop(0))
                 continue
+            # a new candidate enters only a race it can finish: room for all its seeds, beside every
+            # seed still to come of the races under way
+            seeds = self._outstanding(in_flight) + self.repeats
+            if not self.budget.allows([], cost * seeds, jobs=seeds):
+                break
             asked = self.policy.ask(1)
             if not asked:
                 break
@@ -64,6 +69,12 @@ class RacingScheduler(Scheduler):
             jobs.append(race_job(candidate, self.fidelity, 0, self.learner_seed))
             self.queue.extend(race_job(candidate, self.fidelity, k, self.learner_seed) for k in later)
         return jobs
+
+    def _outstanding(self, in_flight: list[Job]) -> int:
+        """Seeds not yet told back of every race under way (in flight, queued or still to ask), and
+        seeds in flight of candidates already told (a failed one's siblings)."""
+        racing = sum(self.repeats - len(scores) for cid, scores in self.scores.items() if cid not in self.told)
+        return racing + sum(1 for job in in_flight if job.candidate.id in self.told)
 
     def tell(self, result: Result) -> None:
         job, outcome = result.job, result.outcome
@@ -88,6 +99,10 @@ class RacingScheduler(Scheduler):
             self.told.add(cid)
             mean = sum(scores.values()) / self.repeats  # every score is in and ok: a failure was told above
             self.policy.tell(job.candidate, Outcome(mean, samples=outcome.samples, train_samples=outcome.train_samples))
+
+    def requeue(self, jobs: list[Job]) -> None:
+        # a seed in flight at a stop whose candidate has since been told (failed) need not run again
+        super().requeue([j for j in jobs if j.candidate.id not in self.told])
 
     def state_dict(self, in_flight: list[Job]) -> dict[str, Any]:
         return {**super().state_dict(in_flight),
