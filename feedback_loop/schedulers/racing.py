@@ -100,10 +100,6 @@ class RacingScheduler(Scheduler):
             mean = sum(scores.values()) / self.repeats  # every score is in and ok: a failure was told above
             self.policy.tell(job.candidate, Outcome(mean, samples=outcome.samples, train_samples=outcome.train_samples))
 
-    def requeue(self, jobs: list[Job]) -> None:
-        # a seed in flight at a stop whose candidate has since been told (failed) need not run again
-        super().requeue([j for j in jobs if j.candidate.id not in self.told])
-
     def state_dict(self, in_flight: list[Job]) -> dict[str, Any]:
         return {**super().state_dict(in_flight),
                 "scores": {str(c): {str(k): s for k, s in by.items()} for c, by in self.scores.items()},
