@@ -229,7 +229,6 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
         # randomized factors, at uniform DR (the widest member of the family)
         options["enqueue"] = [env.nominal_params] + ([widest_params(env.param_space, env.nominal_params, ranges)]
                                                      if ranges else [])
-        options.setdefault("pruner", default_pruner(config))
         options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
                        reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,
