@@ -140,12 +140,5 @@ class GazeEnv(Simulator):
             factors[name] = (lo + (hi - lo) * u[:, j]).float()  # uniform on the ordered interval
         return factors, gen
 
-    def _draw_one(self):
-        # The base class's one-sample path casts the label to int (classification); a gaze label is a
-        # float pair. Remove this once base.py accepts array labels.
-        sample_seed = int(self.np_random.integers(0, 2**31 - 1))
-        x, y = self.sample_batch(self._params, 1, sample_seed)
-        return np.asarray(x[0], dtype=np.float32), {"label": np.asarray(y[0], dtype=np.float32)}
-
 
 __all__ = ["GazeEnv", "FACTORS", "RANGES", "build_param_space"]
