@@ -52,6 +52,15 @@ class RealData:
             )
 
 
+def label_value(label: Any) -> Any:
+    """One sample's label as ``info["label"]`` carries it: an int for a class index, else a numpy array
+    (a regression's vector, a class per pixel)."""
+    array = np.asarray(label)
+    if array.ndim == 0 and np.issubdtype(array.dtype, np.integer):
+        return int(array)
+    return array
+
+
 def _is_scalar_box(space: spaces.Space) -> bool:
     return isinstance(space, spaces.Box) and int(np.prod(space.shape)) == 1
 
@@ -131,7 +140,11 @@ class Simulator(gym.Env):
       generation parameters, with physically meaningful bounds;
     - ``nominal_params``: a value inside ``param_space`` for every parameter;
     - ``observation_space``: the space of one sample;
-    - ``num_classes``: number of label classes;
+    - ``num_classes``: number of label classes (classification and segmentation);
+
+    and may set ``task`` (class attribute): what the labels are for, a task name (``classification``,
+    the default; ``regression``, float label vectors; ``segmentation``, a class per pixel) or a
+    ``feedback_loop.tasks.Task``; ``label_names`` names a regression's targets, ``class_names`` the classes;
 
     and implement ``sample_batch``. They may override ``real_data`` (the data the simulator
     imitates) and ``oracle_params`` (the true parameters, where known, as in a toy problem).
@@ -144,6 +157,8 @@ class Simulator(gym.Env):
     param_space: spaces.Dict
     nominal_params: Params
     num_classes: int
+    task: Any = "classification"
+    """What the labels are for: a task name or a ``feedback_loop.tasks.Task`` (see the class docstring)."""
     ranges: dict[str, RangeParam] = {}
     """Randomized factors: factor name -> ``RangeParam`` (its position/width parameters, in [0, 1], and
     physical bounds). Declaring them lets ``UniformDR`` draw each factor uniformly over its bounds and
@@ -195,4 +210,4 @@ class Simulator(gym.Env):
         sample_seed = int(self.np_random.integers(0, 2**31 - 1))
         x, y = self.sample_batch(self._params, 1, sample_seed)
         obs = np.asarray(x[0], dtype=self.observation_space.dtype)
-        return obs, {"label": int(y[0])}
+        return obs, {"label": label_value(y[0])}

@@ -92,7 +92,32 @@ def _check_nominal(ctx: CheckContext) -> None:
                                      "move the nominal value inside the bounds, or widen the bounds") from err
 
 
+def declared_task(ctx: CheckContext):
+    """The task the simulator declares (``task`` attribute; classification when absent), unbound."""
+    from feedback_loop.tasks import TaskError, declared_task as declared
+
+    if "task" not in ctx.cache:
+        try:
+            ctx.cache["task"] = declared(ctx.env)
+        except (TaskError, ImportError) as err:
+            raise SimulatorContractError(f"{ctx.name}.task: {one_line(err)}",
+                                         "set task to classification, regression, segmentation or a Task") from err
+    return ctx.cache["task"]
+
+
+def _check_task(ctx: CheckContext) -> list[str]:
+    task = declared_task(ctx)
+    return [f"{ctx.name} serves the task {task.describe()}"]
+
+
+def has_classes(ctx: CheckContext) -> bool:
+    """Whether the declared task labels with classes (classification, segmentation)."""
+    return getattr(declared_task(ctx), "name", "") in ("classification", "segmentation")
+
+
 def _check_num_classes(ctx: CheckContext) -> None:
+    if not has_classes(ctx) and getattr(ctx.env, "num_classes", None) is None:
+        return  # a regression has targets, not classes
     num_classes = getattr(ctx.env, "num_classes", None)
     if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
         raise SimulatorContractError(f"{ctx.name}.num_classes must be an int (the number of label classes); got {num_classes!r}",
@@ -104,7 +129,8 @@ def _check_label(ctx: CheckContext) -> None:
     if not isinstance(info, dict) or "label" not in info:
         keys = sorted(info) if isinstance(info, dict) else type(info).__name__
         raise SimulatorContractError(f"{ctx.name}.reset must return info['label']; got keys {keys}",
-                                     "return (sample, {'label': int(label)}) from reset")
+                                     "return (sample, {'label': label}) from reset: a class index, or an array "
+                                     "of the task's label shape")
     ctx.cache["reset_obs"] = obs
 
 
@@ -180,11 +206,21 @@ def _check_other_seed(ctx: CheckContext) -> None:
 
 
 def _check_labels(ctx: CheckContext) -> None:
+    from feedback_loop.tasks import TaskError, build_task
+
     _, y = ctx.cache.get("nominal_batch") or batch(ctx)
-    k = int(ctx.env.num_classes)
-    if not all(0 <= int(label) < k for label in np.asarray(y).reshape(-1)):
-        raise SimulatorContractError(f"{ctx.name}: labels must lie in [0, num_classes={k})",
-                                     f"return integer labels 0 .. {k - 1}, or fix num_classes")
+    task = build_task(declared_task(ctx).spec())  # a fresh copy: binding fills in its label spec
+    if task.name == "classification":
+        k = int(ctx.env.num_classes)
+        if not all(0 <= int(label) < k for label in np.asarray(y).reshape(-1)):
+            raise SimulatorContractError(f"{ctx.name}: labels must lie in [0, num_classes={k})",
+                                         f"return integer labels 0 .. {k - 1}, or fix num_classes")
+    try:
+        task.bind(ctx.env, np.asarray(y))
+    except TaskError as err:
+        raise SimulatorContractError(f"{ctx.name}: its labels do not fit its task {task.name}: {one_line(err)}",
+                                     "return labels of the task's kind and shape, or declare another task") from err
+    ctx.cache["label_shape"] = task.label_shape()
 
 
 CHECKS: tuple[Check, ...] = (
@@ -195,7 +231,9 @@ CHECKS: tuple[Check, ...] = (
           ("param_space",), preflight=True),
     Check("nominal_params", "a nominal value for every parameter, inside param_space", _check_nominal,
           ("param_space",), preflight=True),
-    Check("num_classes", "num_classes is a positive int", _check_num_classes, preflight=True),
+    Check("task", "task names a known task (classification when absent)", _check_task, preflight=True),
+    Check("num_classes", "num_classes is a positive int (tasks with classes)", _check_num_classes, ("task",),
+          preflight=True),
     Check("label_in_info", "reset(seed, options={'params': ...}) returns info['label']", _check_label,
           ("nominal_params",), preflight=True),
     Check("observation_in_space", "reset's sample lies in observation_space", _check_observation,
@@ -208,7 +246,8 @@ CHECKS: tuple[Check, ...] = (
           _check_unknown_params, ("nominal_params",)),
     Check("same_seed_same_batch", "the same params and seed give the same batch", _check_same_seed,
           ("nominal_params",), preflight=True),
-    Check("labels_in_range", "labels lie in [0, num_classes)", _check_labels,
+    Check("labels_in_range", "labels fit the task (classes in [0, num_classes); finite vectors; a class per pixel)",
+          _check_labels,
           ("num_classes", "nominal_params"), preflight=True),
     Check("other_seed_other_batch", "another seed gives another batch", _check_other_seed,
           ("same_seed_same_batch",)),
@@ -219,6 +258,6 @@ CHECKS: tuple[Check, ...] = (
           ("nominal_params",)),
     Check("batch_equals_reset", "sample_batch and n resets draw from the same distribution", _check_batch_vs_reset,
           ("label_in_info", "num_classes", "nominal_params")),
-    Check("real_data", "real_data(), when shipped, matches observation_space and num_classes", _check_real_data,
+    Check("real_data", "real_data(), when shipped, matches observation_space and the task's labels", _check_real_data,
           ("num_classes",)),
 )

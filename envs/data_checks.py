@@ -108,7 +108,8 @@ def _check_batch_vs_reset(ctx: CheckContext) -> list[str] | None:
         raise SimulatorContractError(
             f"{ctx.name}: sample_batch gives samples of shape {xb.shape[1:]}, reset {xr.shape[1:]}",
             "make reset return one sample exactly as sample_batch draws it (feedback_loop.envs.Simulator does)")
-    mismatch = distribution_mismatch(xb, yb, xr, yr, int(env.num_classes), ("a sample_batch batch", f"{m} resets"))
+    classes = int(env.num_classes) if yb.ndim == 1 and np.issubdtype(yb.dtype, np.integer) else None
+    mismatch = distribution_mismatch(xb, yb, xr, yr, classes, ("a sample_batch batch", f"{m} resets"))
     if mismatch:
         raise SimulatorContractError(
             f"{ctx.name}: {mismatch}",
@@ -117,16 +118,22 @@ def _check_batch_vs_reset(ctx: CheckContext) -> list[str] | None:
 
 
 def distribution_mismatch(x_a: np.ndarray, y_a: np.ndarray, x_b: np.ndarray, y_b: np.ndarray,
-                          num_classes: int, names: tuple[str, str] = ("one sample", "the other"),
+                          num_classes: int | None, names: tuple[str, str] = ("one sample", "the other"),
                           z_max: float = 6.0) -> str | None:
     """How two labelled samples drawn from what should be one distribution differ, or None.
 
     Two-sample z-tests on every class's share and on every feature's per-class mean; a difference of
-    more than ``z_max`` standard errors is reported (chance alone almost never gets to 6).
+    more than ``z_max`` standard errors is reported (chance alone almost never gets to 6). Without
+    classes (``num_classes`` None: vector labels, a class per pixel) the labels' values join the
+    features and every sample is one group.
     """
     m_a, m_b = len(y_a), len(y_b)
     x_a, x_b = np.asarray(x_a).reshape(m_a, -1).astype(np.float64), np.asarray(x_b).reshape(m_b, -1).astype(np.float64)
     y_a, y_b = np.asarray(y_a), np.asarray(y_b)
+    if num_classes is None:
+        x_a = np.concatenate([x_a, y_a.reshape(m_a, -1).astype(np.float64)], 1)
+        x_b = np.concatenate([x_b, y_b.reshape(m_b, -1).astype(np.float64)], 1)
+        y_a, y_b, num_classes = np.zeros(m_a, dtype=np.int64), np.zeros(m_b, dtype=np.int64), 1
     scale = float(np.concatenate([x_a, x_b]).std()) or 1.0
     for label in range(num_classes):
         p_a, p_b = float(np.mean(y_a == label)), float(np.mean(y_b == label))
@@ -156,8 +163,19 @@ def _check_real_data(ctx: CheckContext) -> list[str] | None:
         raise SimulatorContractError(
             f"{ctx.name}.real_data() samples have shape {tuple(np.shape(real.x_val)[1:])}, observation_space {shape}",
             "return real samples shaped like the simulator's")
-    k = int(ctx.env.num_classes)
-    if not set(np.unique(real.y_val).tolist()) <= set(range(k)):
-        raise SimulatorContractError(f"{ctx.name}.real_data() has labels outside [0, num_classes={k})",
-                                     "map the real labels to 0 .. num_classes-1")
+    from feedback_loop.tasks import TaskError, build_task, declared_task
+
+    task = build_task(declared_task(ctx.env).spec())  # a fresh copy: binding fills in its label spec
+    if task.name == "classification":
+        k = int(ctx.env.num_classes)
+        if not set(np.unique(real.y_val).tolist()) <= set(range(k)):
+            raise SimulatorContractError(f"{ctx.name}.real_data() has labels outside [0, num_classes={k})",
+                                         "map the real labels to 0 .. num_classes-1")
+    try:
+        task.bind(ctx.env, np.asarray(real.y_val))
+        if real.y_test is not None:
+            task.check_labels(np.asarray(real.y_test), "real_data() test half")
+    except TaskError as err:
+        raise SimulatorContractError(f"{ctx.name}.real_data() labels do not fit its task {task.name}: {one_line(err)}",
+                                     "return real labels of the task's kind and shape") from err
     return None

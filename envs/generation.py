@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .base import Params, validate_params
+from .base import Params, label_value, validate_params
 
 # Per-sample uniform ranges: {param name: (low, high)}; Discrete ranges are inclusive integers.
 Ranges = Mapping[str, Sequence[float]]
@@ -89,5 +89,7 @@ def _batch_by_reset(env: gym.Env, params: Params, n: int, seed: int) -> tuple[np
         if "label" not in info:
             raise ValueError(f"{type(env).__name__}.reset must return info['label']; got keys {sorted(info)}")
         xs.append(np.asarray(obs))
-        ys.append(int(info["label"]))
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+        ys.append(label_value(info["label"]))
+    labels = np.asarray(ys)
+    return np.stack(xs), (labels.astype(np.int64) if np.issubdtype(labels.dtype, np.integer) else labels)
+

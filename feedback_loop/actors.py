@@ -71,10 +71,11 @@ class LearnerActor:
     the driver set up, with no Ray API involved: it refuses, and the driver restores it.
     """
 
-    def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+    def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], task: dict[str, Any],
                  num_cpus: float = 1.0) -> None:
         limit_torch_threads(num_cpus)
-        self.learner = TaskLearner(learner, input_shape, num_classes, pick_device(ray.get_gpu_ids()))
+        # the task comes as its spec (plain JSON), rebuilt here as the model is from its name
+        self.learner = TaskLearner(learner, input_shape, task, pick_device(ray.get_gpu_ids()))
         self.has_real = False
         self.has_state = False
         # (job id, start, end) of every evaluate/train_step call, wall clock: the gaps between calls
@@ -124,8 +125,8 @@ class LearnerActor:
         return result
 
     def test_score(self, real: list[ray.ObjectRef], state: dict[str, np.ndarray]) -> float | None:
-        """Test accuracy of the persistent model in ``state`` (called once training is over: the
-        learner takes that state)."""
+        """The task's test score of the persistent model in ``state`` (called once training is over:
+        the learner takes that state)."""
         self._load_real(real)
         self.set_state(state)
         return self.learner.test_score()

@@ -35,9 +35,19 @@ class DataConfig:
 
 
 @dataclass
+class TaskConfig:
+    name: str | None = None
+    """What the learner learns: ``classification``, ``regression``, ``segmentation`` or ``module:Class`` (a
+    ``feedback_loop.tasks.Task``); None: the simulator's ``task`` attribute, else classification."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The task's constructor options, e.g. regression's ``{score: rmse, loss: l1}`` (see ``feedback_loop.tasks``)."""
+
+
+@dataclass
 class LearnerConfig:
     model: str = "mlp"
-    """Task model: ``mlp``, ``cnn`` or an import path ``module:function(input_shape, num_classes)``."""
+    """Task model: ``mlp``, ``cnn``, ``fcn`` (dense prediction) or an import path ``module:function(input_shape,
+    outputs)``, where ``outputs`` is the task's classes, targets or classes per pixel."""
     hidden: int | None = None
     """Hidden width of the built-in model (None: its default)."""
     samples: int = 1000
@@ -188,6 +198,8 @@ class Config:
     """The simulator whose parameters the policy tunes."""
     data: DataConfig = field(default_factory=DataConfig)
     """The real data the loop scores against."""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    """What the learner learns and the score fed back (``task: regression`` is shorthand for its name)."""
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     """The task model trained on generated data."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -353,6 +365,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError(f"the config must be a mapping of keys to values, got {type(data).__name__}")
     if isinstance(data.get("refiner"), str):  # ``refiner: simgan`` shorthand
         data = {**data, "refiner": {"name": data["refiner"]}}
+    if isinstance(data.get("task"), str):  # ``task: regression`` shorthand
+        data = {**data, "task": {"name": data["task"]}}
     return _from_dict(Config, data).validate()
 
 

@@ -81,7 +81,7 @@ class Ledger:
     def ranking(self) -> list[Candidate]:
         """The search's candidates that succeeded, best first: by the highest rung (fidelity) each
         reached with a score, then by how many seeds it was scored on there (``search.repeats``), then
-        by the mean of those scores (one score, unless raced)."""
+        by the mean of those scores (one score, unless raced) in the objective's direction."""
         return [candidate for candidate, _, _ in self.ranked_means()]
 
     def ranked_means(self) -> list[tuple[Candidate, int, float]]:
@@ -92,12 +92,13 @@ class Ledger:
             if entry["stage"] == "search" and entry["score"] is not None:
                 at.setdefault((entry["id"], entry.get("rung", 0)), []).append(entry["score"])
                 entries.setdefault(entry["id"], entry)
-        best: dict[int, tuple[int, int, float]] = {}
+        best: dict[int, tuple[int, int, float]] = {}  # candidate id -> (rung, seeds, utility of the mean)
         for (cid, rung), scores in at.items():
-            best[cid] = max(best.get(cid, (-1, 0, 0.0)), (rung, len(scores), sum(scores) / len(scores)))
+            key = (rung, len(scores), self.objective.utility(sum(scores) / len(scores)))
+            best[cid] = max(best.get(cid, key), key)
         ranked = sorted(best, key=lambda cid: best[cid], reverse=True)
-        return [(Candidate(cid, entries[cid]["params"], entries[cid]["ranges"]), best[cid][1], best[cid][2])
-                for cid in ranked]
+        return [(Candidate(cid, entries[cid]["params"], entries[cid]["ranges"]), best[cid][1],
+                 self.objective.utility(best[cid][2])) for cid in ranked]  # utility is its own inverse
 
     def mean_score(self) -> float | None:
         scores = [h["score"] for h in self.history if h["score"] is not None and h["stage"] == "search"]

@@ -56,7 +56,7 @@ class LoopRunner:
         self.env, self.real = self.prepared.env, self.prepared.real
         self.executor = executor
         self.final_scores = final_scores
-        self.ledger = Ledger()
+        self.ledger = Ledger(self.prepared.task.objective)  # best and ranking in the task's direction
         self.checkpointer = Checkpointer(self.run_dir)
         self.saved: dict[str, Any] | None = None  # the checkpoint of a resumed run
         check_reachable(config.resources.ray_address)  # fail fast, before anything is written
@@ -103,7 +103,7 @@ class LoopRunner:
             from .executors.ray_pool import RayExecutor
 
             self.executor = (self.executor or RayExecutor)(
-                cfg, self.real, input_shape=self.prepared.input_shape, num_classes=self.prepared.num_classes,
+                cfg, self.real, input_shape=self.prepared.input_shape, task=self.prepared.task,
                 persistent=self.persistent, run_id=self.run_id, run_dir=self.run_dir,
                 nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses,
                 **({"members": self.members} if self.members > 1 else {}))
@@ -226,13 +226,14 @@ class LoopRunner:
     def _finish(self) -> dict[str, Any]:
         self.ledger.elapsed_seconds = self._elapsed()
         self._started = None
-        summary = report.summarize(self.config, self.ledger, self.scheduler)
+        summary = report.summarize(self.config, self.ledger, self.scheduler, self.prepared.task)
         report.add_intervals(summary, self.env)
         population = self.members > 1
         if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
             summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
                                                self.persistent and not population,
-                                               self.config.final.fresh_epochs and not self.persistent))
+                                               self.config.final.fresh_epochs and not self.persistent,
+                                               self.prepared.task.score))
         if population:  # the population's delivered state (its policy's `deliver`), lineage and schedule
             summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
                                                      self.policy, self.executor if self.final_scores else None))
@@ -246,11 +247,12 @@ class LoopRunner:
             "run_dir": str(self.run_dir.resolve()),
             "status": "finished" if summary.get("delivered_val_score") is not None else "failed",
         })
-        diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.num_classes)
+        diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.task)
         summary.update(diagnostics)
         if figure is not None:
-            figure.savefig(self.run_dir / "delivered_per_class.png", dpi=100)
-            self.tracker.log_figure(figure, "delivered_per_class.png")
+            name = "delivered_per_class.png" if self.prepared.task.name == "classification" else "delivered_diagnostics.png"
+            figure.savefig(self.run_dir / name, dpi=100)
+            self.tracker.log_figure(figure, name)
         refiner = getattr(self.executor, "refiner", None)
         for name, figure in report.figures(self.config, self.ledger, self.env, self.real, self.run_dir,
                                            refiner.refine_now if refiner else None,

@@ -26,11 +26,12 @@ from .imports import ImportPathError
 from .policies import POLICIES, SAMPLERS
 from .refiners import REFINERS, SimGANConfig
 from .simulators import checked_simulator, load_real_data
+from .tasks import Task, TaskError, task_for
 
 logger = logging.getLogger(__name__)
 
 # Constructor arguments the loop passes itself; a user option may not set them.
-_FROM_LOOP = {"param_space", "nominal_params", "seed"}
+_FROM_LOOP = {"param_space", "nominal_params", "seed", "direction"}
 _FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"},
                         "uniform": {"range_params"}, "pbt": {"enqueue"}}
 # Refiners whose options form a dataclass (checked field by field, then built once for range checks).
@@ -45,8 +46,13 @@ class PreparedRun:
     env: gymnasium.Env  # the simulator, already contract-checked (simulators.checked_simulator)
     real: RealData  # simulators.load_real_data(env, config.data.real)
     input_shape: tuple[int, ...]  # real x_val.shape[1:]
-    num_classes: int  # env.num_classes, else max(y_val)+1
+    task: Task  # what is learned and scored, bound to the simulator and the real labels
     policy_options: dict[str, Any]  # validated/coerced constructor kwargs for make_policy(config.policy.name, ...)
+
+    @property
+    def num_classes(self) -> int | None:
+        """The classes of a classification or segmentation task (None for other tasks)."""
+        return getattr(self.task, "num_classes", None)
 
 
 def _one_line(err: BaseException) -> str:
@@ -90,10 +96,24 @@ def _policy_kwargs(policy: str, options: Any, path: str) -> dict[str, Any]:
     return kwargs
 
 
-def _construct_policy(policy: str, kwargs: dict[str, Any], path: str, env: gymnasium.Env, seed: int) -> None:
+def direction_kwargs(policy: str, task: Task, path: str = "policy.name") -> dict[str, Any]:
+    """``{"direction": ...}`` for a policy that takes the task's direction; a policy that cannot (a plug-in
+    written before tasks) serves only maximized scores."""
+    init = inspect.signature(POLICIES[policy].__init__).parameters
+    if "direction" in init or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in init.values()):
+        return {"direction": task.direction}
+    if task.direction != "maximize":
+        raise ConfigError(f"{path}: policy {policy!r} takes no 'direction', so it can only maximize, but the task's "
+                          f"score {task.score!r} is minimized; allowed: a policy whose __init__ takes direction")
+    return {}
+
+
+def _construct_policy(policy: str, kwargs: dict[str, Any], path: str, env: gymnasium.Env, seed: int,
+                      task: Task) -> None:
     """Build the policy once, so range errors of its constructor surface now (Optuna: in-memory study)."""
     try:
-        POLICIES[policy](param_space=env.param_space, nominal_params=env.nominal_params, seed=seed, **kwargs)
+        POLICIES[policy](param_space=env.param_space, nominal_params=env.nominal_params, seed=seed,
+                         **direction_kwargs(policy, task), **kwargs)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{path}: policy {policy!r} rejects {kwargs}: {_one_line(err)}") from err
 
@@ -123,8 +143,9 @@ def _check_refiner(config: Config, input_shape: tuple[int, ...] | None) -> None:
                           f"the real data has samples of shape {input_shape}; allowed: none for such data")
 
 
-def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], num_classes: int) -> None:
-    """Build the task model once and run it on 2 real samples, as a learner would see them."""
+def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], task: Task) -> None:
+    """Build the task model once and run it on 2 real samples, as a learner would see them: its output
+    must have the task's shape."""
     import torch
 
     from .learners.models import build_model, resolve_model_builder
@@ -137,18 +158,18 @@ def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], n
     except ValueError as err:
         raise ConfigError(_one_line(err)) from err
     try:
-        model = build_model(name, input_shape, num_classes, config.learner.hidden)
+        model = build_model(name, input_shape, task.outputs(), config.learner.hidden)
         x = torch.as_tensor(np.asarray(real.x_val[:2]), dtype=torch.float32) * config.learner.input_scale
         model.eval()  # e.g. batch norm: inference mode works on any batch size
         with torch.no_grad():
             out = model(x)
-        expected = (len(x), num_classes)
+        expected = task.output_shape(len(x), input_shape)
         if tuple(getattr(out, "shape", ())) != expected:
             raise ValueError(f"its output has shape {tuple(getattr(out, 'shape', ()))}, expected {expected}")
     except Exception as err:  # anything the learner would hit on its first batch
         reason = _one_line(err).removeprefix("learner.model: ")
         raise ConfigError(f"learner.model: {name!r} cannot be built for inputs of shape {input_shape} "
-                          f"and {num_classes} classes: {reason}") from err
+                          f"and the task {task.describe()} with {task.outputs()} outputs: {reason}") from err
 
 
 def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
@@ -231,6 +252,7 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
                                                      if ranges else [])
         options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
                        reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
+    options.update(direction_kwargs(config.policy.name, prepared.task))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,
                        nominal_params=prepared.env.nominal_params, seed=config.policy.seed, **options)
 
@@ -266,16 +288,17 @@ def prepare_run(config: Config) -> PreparedRun:
                           f"of shape {tuple(obs_shape)} ({config.simulator.id}); allowed: real data shaped like the simulator's")
     if len(real.x_val) == 0:
         raise ConfigError("data.real: the real validation data is empty; allowed: at least one sample")
-    num_classes = int(getattr(env, "num_classes", int(np.max(real.y_val)) + 1))
-    low, high = int(np.min(real.y_val)), int(np.max(real.y_val))
-    if low < 0 or high >= num_classes:  # the learner's loss would fail on such labels mid-run
-        raise ConfigError(f"data.real: labels span [{low}, {high}] but the simulator has {num_classes} classes; "
-                          f"allowed: 0 to {num_classes - 1}")
+    try:  # the learner's loss would fail on labels the task cannot take mid-run
+        task = task_for(config.task.name, config.task.options, env, real.y_val)
+        if real.y_test is not None:
+            task.check_labels(np.asarray(real.y_test), "data.real (test half)")
+    except TaskError as err:
+        raise ConfigError(_one_line(err)) from err
 
     _check_refiner(config, input_shape)
-    _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed)
+    _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed, task)
     for name, options in per_policy.items():
-        _construct_policy(name, options, f"policy_options.{name}", env, policy.seed)
-    _check_model(config, real, input_shape, num_classes)
-    return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, num_classes=num_classes,
+        _construct_policy(name, options, f"policy_options.{name}", env, policy.seed, task)
+    _check_model(config, real, input_shape, task)
+    return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, task=task,
                        policy_options=kwargs)

@@ -27,7 +27,7 @@ ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
 
 
 def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpointer: Checkpointer,
-                 persistent: bool, fresh_epochs: bool = False) -> dict[str, float | None]:
+                 persistent: bool, fresh_epochs: bool = False, score: str = "accuracy") -> dict[str, float | None]:
     """A persistent model's test score (at its best validation score), and the oracle's scores by
     training the same learner on the simulator's true parameters, where it knows them (references,
     not counted in ``train_samples``). A failure here leaves that score None, never the run.
@@ -56,7 +56,7 @@ def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpoin
             oracle_results.append(result.outcome)
     if oracle_results:
         scores["oracle_score"] = float(np.mean([o.score for o in oracle_results]))
-        tests = [o.metrics["test_accuracy"] for o in oracle_results if "test_accuracy" in o.metrics]
+        tests = [o.metrics[f"test_{score}"] for o in oracle_results if f"test_{score}" in o.metrics]
         scores["oracle_test_score"] = float(np.mean(tests)) if tests else None
     return scores
 
@@ -71,13 +71,18 @@ def race_best(ledger: Ledger) -> dict[str, Any] | None:
     return {"candidate_id": candidate.id, "mean_score": mean, "seeds": seeds, "params": candidate.params}
 
 
-def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
-    """The search's part of ``summary.json``, the selection and the delivered model's scores."""
+def summarize(config: Config, ledger: Ledger, scheduler: Any, task: Any) -> dict[str, Any]:
+    """The search's part of ``summary.json``, the selection and the delivered model's scores (every
+    score is the task's: ``score_name``, higher or lower better as ``score_direction`` says)."""
     best = ledger.best
     selected = getattr(scheduler, "selected", None)
     delivered = getattr(scheduler, "delivered", None)
     outcome = delivered.outcome if delivered is not None and delivered.outcome.ok else None
+    test_key = f"test_{task.score}"
     return {
+        "task": task.spec(),
+        "score_name": task.score,
+        "score_direction": task.direction,
         "policy": config.policy.name,
         "sampler": config.policy.sampler if config.policy.name == "optuna" else None,
         "simulator": config.simulator.id,
@@ -102,10 +107,10 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any) -> dict[str, Any]:
         "searched_params": None if selected is None else selected.info.get("searched_params", selected.params),
         "final_widen": 0.0 if selected is None else selected.info.get("widen", 0.0),  # 0 where nothing widened
         "delivered_val_score": None if outcome is None else outcome.score,
-        "delivered_test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
+        "delivered_test_score": None if outcome is None else outcome.metrics.get(test_key),
         # with final.fresh_epochs, the epoch whose model was delivered (the best on validation)
         "delivered_best_epoch": None if outcome is None else outcome.metrics.get("best_epoch"),
-        "test_score": None if outcome is None else outcome.metrics.get("test_accuracy"),
+        "test_score": None if outcome is None else outcome.metrics.get(test_key),
         "model_file": MODEL_FILE if outcome is not None else None,
         "references": dict(config.references),
     }
@@ -128,7 +133,7 @@ def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: J
     with fresh epochs, which epoch's weights they are."""
     learner = prepared.config.learner
     save_model(run_dir / MODEL_FILE, weights, model=learner.model, hidden=learner.hidden,
-               input_shape=prepared.input_shape, num_classes=prepared.num_classes, input_scale=learner.input_scale,
+               input_shape=prepared.input_shape, task=prepared.task, input_scale=learner.input_scale,
                simulator=prepared.config.simulator.id, params=job.candidate.params, ranges=job.candidate.ranges,
                samples=job.fidelity.samples, epochs=job.fidelity.epochs,
                **({"fresh_epochs": True, "best_epoch": best_epoch} if job.fresh_epochs else {}))
@@ -148,18 +153,25 @@ def deliver_persistent(run_dir: Path, checkpointer: Checkpointer, prepared: Any,
             "model_file": MODEL_FILE}
 
 
-def delivered_diagnostics(run_dir: Path, real: Any, num_classes: int) -> tuple[dict[str, Any], Any]:
-    """Per-class accuracy and confusions of the delivered model on the real test half (for the report
-    only), and their figure; nothing without a model or a test half."""
+def delivered_diagnostics(run_dir: Path, real: Any, task: Any) -> tuple[dict[str, Any], Any]:
+    """Every metric of the delivered model on the real test half (``delivered_test_metrics``), where it
+    errs (the task's diagnostics: a classification's per-class accuracy and confusions, a regression's
+    per-target errors, a segmentation's per-class IoU), and their figure; for the report only. Nothing
+    without a model or a test half."""
     from .delivery import load_model
-    from .diagnostics import class_report, per_class_figure
 
     if not (run_dir / MODEL_FILE).exists() or getattr(real, "x_test", None) is None:
         return {}, None
-    found = class_report(load_model(run_dir).predict(real.x_test), real.y_test, num_classes)
-    fields = {"delivered_test_per_class": found["per_class_accuracy"], "delivered_test_confusion": found["confusion"],
-              "delivered_test_top_confusions": found["top_confusions"]}
-    return fields, per_class_figure({"delivered model": found}, title="the delivered model on the real test half")
+    model = load_model(run_dir)
+    found = task.diagnostics(model.predict(real.x_test), real.y_test)
+    fields: dict[str, Any] = {"delivered_test_metrics": model.metrics(real.x_test, real.y_test)}
+    if task.name == "classification":  # the fields reports and scripts already read
+        fields.update({"delivered_test_per_class": found["per_class_accuracy"],
+                       "delivered_test_confusion": found["confusion"],
+                       "delivered_test_top_confusions": found["top_confusions"]})
+    else:
+        fields["delivered_test_diagnostics"] = found
+    return fields, task.diagnostics_figure(found, title="the delivered model on the real test half")
 
 
 def deliver_population(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger, policy: Any,

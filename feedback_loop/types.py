@@ -44,7 +44,8 @@ Status = Literal["ok", "failed"]
 
 @dataclass
 class Outcome:
-    """How a candidate did. ``score`` is the validation metric, higher is better.
+    """How a candidate did. ``score`` is the task's validation score (``Objective`` says its name and
+    whether higher or lower is better: accuracy is maximized, a regression's error minimized).
 
     ``train_loss`` is the learner's loss on the candidate's fresh batch *before* training on it
     (the adversarial signal); ``metrics`` holds extras such as per-class accuracy. A failed
@@ -87,10 +88,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Objective:
-    """What the loop optimizes: the name of the score and whether higher is better."""
+    """What the loop optimizes: the name of the score and whether higher is better (the task's)."""
 
     name: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
+
+    def utility(self, score: float) -> float:
+        """``score`` turned so that higher is better (its negative when minimized): sort keys use it."""
+        return float(score) if self.direction == "maximize" else -float(score)
 
     def better(self, score: float, than: float | None) -> bool:
         """Whether ``score`` beats ``than`` (anything beats None)."""

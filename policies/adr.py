@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .base import Candidate, Outcome, Policy
+from .base import Candidate, Direction, Outcome, Policy
 from .space import ParamCodec
 
 MIN_WIDTH = 1e-4  # entropy floor for a zero-width range (log 0 is −∞), in normalized units
@@ -43,8 +43,10 @@ class ADRPolicy(Policy):
       init_width: width of the initial range around nominal (clipped to the bounds).
       boundary_prob: probability that a candidate pins one dimension at a boundary.
       buffer_size: performances per boundary before a widen/narrow decision.
-      t_high: buffer mean at or above which that side widens.
-      t_low: buffer mean below which that side narrows (never inside the initial range).
+      t_high: buffer mean at which that side widens: at or above it (a maximized score), at or below it
+        (a minimized one, e.g. an error), in the score's units.
+      t_low: buffer mean past which that side narrows (never inside the initial range): below it
+        (maximized), above it (minimized). ``t_high`` must be the better of the two in the score's direction.
       delta: step by which a side widens or narrows.
     """
 
@@ -56,6 +58,7 @@ class ADRPolicy(Policy):
         param_space: spaces.Dict,
         nominal_params: dict[str, Any],
         seed: int,
+        direction: Direction = "maximize",
         init_width: float = 0.1,
         boundary_prob: float = 0.5,
         buffer_size: int = 8,
@@ -63,15 +66,17 @@ class ADRPolicy(Policy):
         t_low: float = 0.5,
         delta: float = 0.05,
     ) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if not 0.0 <= init_width <= 1.0 or not 0.0 < delta <= 1.0:
             raise ValueError(f"need init_width in [0, 1] and delta in (0, 1], got {init_width}, {delta}")
         if not 0.0 <= boundary_prob <= 1.0:
             raise ValueError(f"boundary_prob must be in [0, 1], got {boundary_prob}")
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
-        if t_low > t_high:
-            raise ValueError(f"t_low {t_low} is above t_high {t_high}")
+        if self.utility(t_low) > self.utility(t_high):  # t_high is the better of the two in the score's direction
+            where = "above" if direction == "maximize" else "below"
+            raise ValueError(f"t_low {t_low} is {where} t_high {t_high}; for a {direction}d score t_high must be the "
+                             "better threshold (both are in the score's units: set both for this task)")
         self.boundary_prob = float(boundary_prob)
         self.buffer_size = int(buffer_size)
         self.t_high, self.t_low, self.delta = float(t_high), float(t_low), float(delta)
@@ -110,7 +115,8 @@ class ADRPolicy(Policy):
         boundary = candidate.info.get("boundary")
         if boundary is None or not outcome.ok:
             return  # only boundary samples measure whether a range can grow
-        performance = outcome.metrics.get("fresh_accuracy", outcome.score)
+        # the score on the fresh batch before training on it (older learners named it fresh_accuracy)
+        performance = outcome.metrics.get("fresh_score", outcome.metrics.get("fresh_accuracy", outcome.score))
         if performance is None or not math.isfinite(performance):
             return
         name, side = boundary
@@ -121,12 +127,12 @@ class ADRPolicy(Policy):
         mean = float(np.mean(buffer))
         buffer.clear()
         i = self._index[name]
-        if mean >= self.t_high:  # the learner copes at this edge: push it outwards
+        if self.utility(mean) >= self.utility(self.t_high):  # the learner copes at this edge: push it outwards
             if side == "low":
                 self._low[i] = max(0.0, self._low[i] - self.delta)
             else:
                 self._high[i] = min(1.0, self._high[i] + self.delta)
-        elif mean < self.t_low:  # too hard: pull it back, but never inside the initial range
+        elif self.utility(mean) < self.utility(self.t_low):  # too hard: pull it back, never inside the initial range
             if side == "low":
                 self._low[i] = min(self._init_low[i], self._low[i] + self.delta)
             else:

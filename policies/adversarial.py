@@ -25,7 +25,7 @@ import torch
 from gymnasium import spaces
 from torch.distributions import Categorical
 
-from .base import Candidate, Outcome, Policy
+from .base import Candidate, Direction, Outcome, Policy
 from ..optimizer_state import adam_state_from_json, adam_state_to_json
 from .space import ParamCodec
 
@@ -50,6 +50,7 @@ class AdversarialPolicy(Policy):
         param_space: spaces.Dict,
         nominal_params: dict[str, Any],
         seed: int,
+        direction: Direction = "maximize",
         bins: int = 5,
         population: int = 4,
         lr: float = 0.05,
@@ -57,7 +58,7 @@ class AdversarialPolicy(Policy):
         entropy_coef: float = 0.01,
         uniform_share: float = 0.2,
     ) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if bins < 1 or population < 1:
             raise ValueError(f"bins and population must be at least 1, got bins={bins}, population={population}")
         if not 0.0 <= baseline_decay < 1.0:

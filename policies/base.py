@@ -14,16 +14,20 @@ from gymnasium import spaces
 
 from ..types import Candidate, Outcome  # re-exported: policies are written against these
 
-__all__ = ["Candidate", "Outcome", "LearnerMode", "Policy"]
+__all__ = ["Candidate", "Direction", "Outcome", "LearnerMode", "Policy"]
 
 
 LearnerMode = Literal["per_candidate", "persistent"]
+Direction = Literal["maximize", "minimize"]
 
 
 class Policy(abc.ABC):
     """Base class of all policies. Constructors are keyword-only and take an explicit ``seed``.
 
     Subclasses implement ``ask``, ``tell``, ``state_dict`` and ``load_state_dict``.
+    ``direction`` says whether a higher (``maximize``, accuracy) or lower (``minimize``, an error) score
+    is better; the loop passes the task's. A policy compares scores only through ``utility`` (higher
+    is better in either direction) or ``direction``, so it serves any task.
     ``learner_mode`` says whether each candidate gets a fresh learner (``"per_candidate"``) or one
     learner trains on while the policy moves the parameters (``"persistent"``).
     """
@@ -35,11 +39,19 @@ class Policy(abc.ABC):
     supports_pruning: bool = False
     """True for a policy that judges intermediate results itself (``report``), e.g. Optuna with a pruner."""
 
-    def __init__(self, *, param_space: spaces.Dict, nominal_params: dict[str, Any], seed: int) -> None:
+    def __init__(self, *, param_space: spaces.Dict, nominal_params: dict[str, Any], seed: int,
+                 direction: Direction = "maximize") -> None:
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction: value {direction!r} is not allowed; allowed: maximize or minimize")
         self.param_space = param_space
         self.nominal_params = dict(nominal_params)
         self.seed = seed
+        self.direction: Direction = direction
         self._next_id = 0
+
+    def utility(self, score: float) -> float:
+        """``score`` turned so that higher is better (the score itself, or its negative when minimized)."""
+        return float(score) if self.direction == "maximize" else -float(score)
 
     @classmethod
     def learner_mode_for(cls, options: dict[str, Any]) -> LearnerMode:

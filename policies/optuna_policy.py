@@ -18,7 +18,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from .base import Candidate, Outcome, Policy
+from .base import Candidate, Direction, Outcome, Policy
 from .space import ParamCodec
 
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
@@ -82,6 +82,7 @@ class OptunaPolicy(Policy):
         param_space: spaces.Dict,
         nominal_params: dict[str, Any],
         seed: int,
+        direction: Direction = "maximize",
         sampler: str = "tpe",
         storage_path: str | None = None,
         study_name: str = "feedback-loop",
@@ -91,7 +92,7 @@ class OptunaPolicy(Policy):
         enqueue: list[dict[str, Any]] | None = None,
         p_threshold: float = 0.1,
     ) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if sampler not in SAMPLERS:
             raise ValueError(f"policy.sampler: unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
         optuna.logging.set_verbosity(logging.WARNING)
@@ -99,7 +100,7 @@ class OptunaPolicy(Policy):
         self._distributions = _distributions(param_space)
         storage = JournalStorage(JournalFileBackend(storage_path)) if storage_path else optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
-            storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
+            storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
             sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource, p_threshold),
         )
         self.supports_pruning = pruner != "none"

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .base import Candidate, Outcome, Policy
+from .base import Candidate, Direction, Outcome, Policy
 from .space import ParamCodec
 
 DELIVER = ("best_state", "best_member")  # what a population delivers: see PBTPolicy's docstring
@@ -63,6 +63,7 @@ class PBTPolicy(Policy):
         param_space: spaces.Dict,
         nominal_params: dict[str, Any],
         seed: int,
+        direction: Direction = "maximize",
         population: int = 4,
         interval: int = 5,
         quantile: float = 0.25,
@@ -71,7 +72,7 @@ class PBTPolicy(Policy):
         enqueue: list[dict[str, Any]] | None = None,
         deliver: str = "best_state",
     ) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if population < 2:
             raise ValueError(f"population must be at least 2 (one member is a persistent learner), got {population}")
         if interval < 1:
@@ -141,7 +142,7 @@ class PBTPolicy(Policy):
         for m in range(self.members):
             self.schedule.append({"generation": self._generation, "member": m, "params": dict(self._params[m]),
                                   "score": scores[m]})
-        key = [(-math.inf if s is None else s) for s in scores]
+        key = [(-math.inf if s is None else self.utility(s)) for s in scores]
         ranked = sorted(range(self.members), key=lambda m: (-key[m], m))
         q = min(self.members // 2, max(1, math.ceil(self.members * self.quantile)))
         top, bottom = ranked[:q], ranked[-q:]
@@ -180,7 +181,7 @@ class PBTPolicy(Policy):
     # -- reporting --------------------------------------------------------------------------
     def best_member(self) -> int | None:
         """The member with the best latest validation score (None before any succeeded)."""
-        scored = [(s, -m) for m, s in enumerate(self._latest) if s is not None]
+        scored = [(self.utility(s), -m) for m, s in enumerate(self._latest) if s is not None]
         return -max(scored)[1] if scored else None
 
     def report(self) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from .space import ParamCodec
 class RandomSearch(Policy):
     """Each candidate is one point drawn uniformly from ``param_space``; never adapts."""
 
-    def __init__(self, *, param_space, nominal_params, seed: int) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+    def __init__(self, *, param_space, nominal_params, seed: int, direction: str = "maximize") -> None:
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         self._codec = ParamCodec(param_space)
         self._rng = np.random.default_rng(seed)
 

@@ -22,7 +22,7 @@ import torch
 from gymnasium import spaces
 from torch.distributions import Categorical, Normal
 
-from .base import Candidate, Outcome, Policy
+from .base import Candidate, Direction, Outcome, Policy
 from ..optimizer_state import adam_state_from_json, adam_state_to_json
 from .space import ParamCodec
 
@@ -46,6 +46,7 @@ class ReinforcePolicy(Policy):
         param_space: spaces.Dict,
         nominal_params: dict[str, Any],
         seed: int,
+        direction: Direction = "maximize",
         population: int = 8,
         lr: float = 0.05,
         baseline_decay: float = 0.9,
@@ -53,7 +54,7 @@ class ReinforcePolicy(Policy):
         min_std: float = 0.01,
         max_std: float = 1.0,
     ) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if population < 1:
             raise ValueError(f"population must be at least 1, got {population}")
         if not 0.0 <= baseline_decay < 1.0:
@@ -103,7 +104,7 @@ class ReinforcePolicy(Policy):
         if raw is None or categories is None:  # not asked by this policy: use its (clipped) params
             unit, categories = self._codec.encode(candidate.params)
             raw = [float(v) for v in unit]
-        self._told.append({"raw": list(raw), "categories": list(categories), "reward": float(outcome.score)})
+        self._told.append({"raw": list(raw), "categories": list(categories), "reward": self.utility(outcome.score)})
         while len(self._told) >= self.population:
             batch, self._told = self._told[: self.population], self._told[self.population :]
             self._update(batch)

@@ -29,8 +29,8 @@ class UniformDR(Policy):
     """
 
     def __init__(self, *, param_space, nominal_params, seed: int, range_params: Mapping[str, Any] | None = None,
-                 persistent: bool = False) -> None:
-        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed)
+                 persistent: bool = False, direction: str = "maximize") -> None:
+        super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if not isinstance(persistent, bool):
             raise ValueError(f"persistent must be true or false, got {persistent!r}")
         self.learner_mode = self.learner_mode_for({"persistent": persistent})

@@ -16,6 +16,7 @@ import numpy as np
 from ..envs import RealData
 from ..envs.generation import generate_batch
 from ..learners import TaskLearner
+from ..tasks import Task
 from ..types import Job, Outcome, Result
 from .base import Executor, data_seed, job_shards
 
@@ -24,12 +25,12 @@ class InProcessExecutor(Executor):
     """Runs each job when ``wait`` is called, in submission order."""
 
     def __init__(self, env: gym.Env, real: RealData, learner: dict[str, Any], *, input_shape: tuple[int, ...],
-                 num_classes: int, run_seed: int, shards: int = 1, capacity: int = 1) -> None:
+                 task: Task | dict | int, run_seed: int, shards: int = 1, capacity: int = 1) -> None:
         self.env = env
         self.run_seed = run_seed
         self.shards = shards
         self._capacity = capacity
-        self.learner = TaskLearner(learner, input_shape, num_classes,
+        self.learner = TaskLearner(learner, input_shape, task,
                                    real=(real.x_val, real.y_val, real.x_test, real.y_test))
         self._queue: list[Job] = []
         self._states: dict[int, dict[str, Any]] = {}  # persistent member -> its last returned state
@@ -41,7 +42,7 @@ class InProcessExecutor(Executor):
         """The executor for a checked run (``preflight.PreparedRun``), with its config's learner and seed."""
         config = prepared.config
         return cls(prepared.env, prepared.real, dataclasses.asdict(config.learner), input_shape=prepared.input_shape,
-                   num_classes=prepared.num_classes, run_seed=config.seed, shards=config.resources.shards, **options)
+                   task=prepared.task, run_seed=config.seed, shards=config.resources.shards, **options)
 
     @property
     def capacity(self) -> int:

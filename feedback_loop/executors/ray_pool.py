@@ -25,6 +25,7 @@ from ray.exceptions import ActorDiedError, NodeDiedError, ObjectLostError, RayAc
 from ..actors import GeneratorActor, LearnerActor
 from ..config import Config
 from ..envs import RealData
+from ..tasks import Task, build_task
 from ..types import Job, Outcome, Result
 from .base import Executor, LearnerLostError, data_seed, job_shards
 from .refiner_stage import RefinerStage
@@ -60,13 +61,13 @@ class _Call:
 class RayExecutor(Executor):
     """Generator, refiner and learner actors for one run, named ``feedback-loop-RUNID-*``."""
 
-    def __init__(self, config: Config, real: RealData, *, input_shape: tuple[int, ...], num_classes: int,
+    def __init__(self, config: Config, real: RealData, *, input_shape: tuple[int, ...], task: Task | dict | int,
                  persistent: bool, run_id: str, run_dir: Path, nominal_params: dict[str, Any],
                  on_refiner_losses: Callable[[list[dict[str, float]]], None] | None = None,
                  members: int = 1) -> None:
         self.config = config
         self.real = real
-        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.input_shape, self.task = tuple(input_shape), build_task(task)
         self.persistent = persistent
         self.members = max(1, int(members)) if persistent else 1  # persistent learners (a population: > 1)
         self.prefix = f"feedback-loop-{run_id}"
@@ -119,7 +120,7 @@ class RayExecutor(Executor):
                                  # a restarted persistent learner has lost its model: never retry its steps
                                  max_task_retries=0 if self.persistent else res.max_task_retries,
                                  **in_slot(self.slots, i, 1)).remote(
-                learner, self.input_shape, self.num_classes, res.learner_cpus)
+                learner, self.input_shape, self.task.spec(), res.learner_cpus)
             for i in range(learners)]
         self._load = [0] * learners
         if self.persistent:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
+from ..tasks import Task, build_task
 from ..types import Outcome
 from .models import build_model
 from .training import TrainSettings, check_batch, evaluate, to_tensors, train_epochs
@@ -34,11 +35,11 @@ CUDA_RNG_KEY = "generator/torch_cuda"  # ... and the CUDA one, on a GPU
 class TaskLearner:
     """A task model (``learner.model``), how it trains, and the real data it is scored on.
 
-    ``learner`` is a ``LearnerConfig`` as a dict; ``real`` is ``(x_val, y_val, x_test, y_test)``
-    (the test pair may be None).
+    ``learner`` is a ``LearnerConfig`` as a dict; ``task`` a bound ``Task``, its ``spec()``, or a number
+    of classes (classification); ``real`` is ``(x_val, y_val, x_test, y_test)`` (the test pair may be None).
     """
 
-    def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+    def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], task: Task | dict | int,
                  device: torch.device | str = "cpu", real: tuple | None = None) -> None:
         self.device = torch.device(device)
         self.model_name = learner["model"]
@@ -48,7 +49,7 @@ class TaskLearner:
                                       weight_decay=learner.get("weight_decay", 0.0),
                                       input_scale=learner.get("input_scale", 1.0))
         self.input_shape = tuple(input_shape)
-        self.num_classes = int(num_classes)
+        self.task = build_task(task)
         self.val: tuple[torch.Tensor, torch.Tensor] | None = None
         self.test: tuple[torch.Tensor, torch.Tensor] | None = None
         if real is not None:
@@ -60,26 +61,27 @@ class TaskLearner:
 
     def set_real(self, x_val, y_val, x_test=None, y_test=None) -> None:
         scale = self.settings.input_scale
-        self.val = to_tensors(x_val, y_val, self.device, scale)
-        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, scale)
+        self.val = to_tensors(x_val, y_val, self.device, scale, self.task)
+        self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, scale, self.task)
 
     def new_model(self, seed: int | None = None) -> torch.nn.Module:
         torch.manual_seed(self.init_seed if seed is None else seed)
-        return build_model(self.model_name, self.input_shape, self.num_classes, self.hidden).to(self.device)
+        return build_model(self.model_name, self.input_shape, self.task.outputs(), self.hidden).to(self.device)
 
     def _batch(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"generated samples have shape {tuple(x.shape[1:])}, the real data {self.input_shape}")
-        xt, yt = to_tensors(x, y, self.device, self.settings.input_scale)
-        check_batch(xt, yt, self.num_classes)
+        xt, yt = to_tensors(x, y, self.device, self.settings.input_scale, self.task)
+        check_batch(xt, y, self.task)
         return xt, yt
 
     def _scores(self, model: torch.nn.Module, with_test: bool) -> tuple[float, dict[str, float]]:
-        val = evaluate(model, *self.val, self.num_classes)
+        """The task's score on validation, and every metric (``val_*``; ``test_*`` too when asked)."""
+        val = evaluate(model, *self.val, self.task)
         metrics = {f"val_{k}": v for k, v in val.items()}
         if with_test and self.test is not None:
-            metrics["test_accuracy"] = evaluate(model, *self.test, self.num_classes)["accuracy"]
-        return val["accuracy"], metrics
+            metrics.update({f"test_{k}": v for k, v in evaluate(model, *self.test, self.task).items()})
+        return val[self.task.score], metrics
 
     # -- per candidate -----------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None, *, with_test: bool = False,
@@ -98,12 +100,13 @@ class TaskLearner:
         epochs = self.settings.epochs if epochs is None else int(epochs)
         xt, yt = self._batch(x, y)
         model = self.new_model(seed)
-        loss_before = evaluate(model, xt, yt, self.num_classes)["loss"]
+        loss_before = evaluate(model, xt, yt, self.task)["loss"]
         generator = torch.Generator().manual_seed(seed)
         if fresh_epochs:
             final_loss, best_epoch = self._train_fresh_epochs(model, xt, yt, epochs, generator)
         else:
-            final_loss = train_epochs(model, xt, yt, dataclasses.replace(self.settings, epochs=epochs), generator)
+            final_loss = train_epochs(model, xt, yt, dataclasses.replace(self.settings, epochs=epochs), generator,
+                                      task=self.task)
         score, metrics = self._scores(model, with_test)
         metrics["final_train_loss"] = final_loss
         if fresh_epochs:
@@ -122,11 +125,11 @@ class TaskLearner:
             raise ValueError(f"fresh_epochs: {len(xt)} samples do not split into {epochs} equal epochs")
         optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay)
         one_pass = dataclasses.replace(self.settings, epochs=1)
-        best_score, best_epoch, best_weights, best_loss = -1.0, 0, None, float("nan")
+        best_score, best_epoch, best_weights, best_loss = None, 0, None, float("nan")
         for epoch, (x_part, y_part) in enumerate(zip(xt.chunk(epochs), yt.chunk(epochs)), start=1):
-            loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer)
-            score = evaluate(model, *self.val, self.num_classes)["accuracy"]
-            if score > best_score:  # the first of equal scores: the least trained
+            loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer, task=self.task)
+            score = evaluate(model, *self.val, self.task)[self.task.score]
+            if self.task.better(score, best_score):  # the first of equal scores: the least trained
                 best_score, best_epoch, best_loss = score, epoch, loss
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         model.load_state_dict(best_weights)
@@ -139,19 +142,26 @@ class TaskLearner:
         xt, yt = self._batch(x, y)
         if self.model is None:
             self._new_persistent_model(generator_seed=self._fresh_seed, model_seed=self._fresh_seed)
-        fresh = evaluate(self.model, xt, yt, self.num_classes)
+        fresh = evaluate(self.model, xt, yt, self.task)
         settings = dataclasses.replace(self.settings, epochs=int(epochs))
-        final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer)
+        final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer, task=self.task)
         score, metrics = self._scores(self.model, with_test)
-        metrics.update(fresh_accuracy=fresh["accuracy"], final_train_loss=final_loss)
+        # the score on the batch before training on it (ADR's performance signal), by the score's name too
+        metrics.update({f"fresh_{self.task.score}": fresh[self.task.score], "fresh_score": fresh[self.task.score],
+                        "final_train_loss": final_loss})
         return Outcome(score=score, train_loss=fresh["loss"], metrics=metrics, samples=len(x),
                        seconds=time.perf_counter() - start, train_samples=len(x) * int(epochs))
 
     def test_score(self) -> float | None:
-        """Test accuracy of the persistent model (None without a model or a test set)."""
+        """The task's score of the persistent model on the test half (None without a model or a test set)."""
+        metrics = self.test_metrics()
+        return None if metrics is None else metrics[self.task.score]
+
+    def test_metrics(self) -> dict[str, float] | None:
+        """Every metric of the persistent model on the test half (None without a model or a test set)."""
         if self.model is None or self.test is None:
             return None
-        return evaluate(self.model, *self.test, self.num_classes)["accuracy"]
+        return evaluate(self.model, *self.test, self.task)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """The persistent model's training state as numpy arrays (saved without pickling)."""

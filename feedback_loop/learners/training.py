@@ -1,4 +1,8 @@
-"""Training a task model on one generated batch and scoring it on validation data (pure torch)."""
+"""Training a task model on one generated batch and scoring it on validation data (pure torch).
+
+The loss, the labels' tensor type and the metrics are the ``Task``'s (``feedback_loop.tasks``); a bare
+number of classes stands for a classification task, as before tasks existed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ..tasks import Task, build_task
 
 
 @dataclass(frozen=True)
@@ -39,41 +45,38 @@ def pick_device(gpu_ids: list | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def to_tensors(x: np.ndarray, y: np.ndarray, device: torch.device, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def to_tensors(x: np.ndarray, y: np.ndarray, device: torch.device, scale: float,
+               task: Task | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs as float32 times ``scale``; labels as the task's target tensor (class indices without a task)."""
     # torch.tensor copies: object-store arrays are read-only, and the copy is cheap next to training.
     xt = torch.tensor(np.asarray(x), dtype=torch.float32, device=device) * scale
-    yt = torch.tensor(np.asarray(y), dtype=torch.long, device=device)
+    yt = (torch.tensor(np.asarray(y), dtype=torch.long, device=device) if task is None
+          else task.target_tensor(y, device))
     return xt, yt
 
 
-def check_batch(xt: torch.Tensor, yt: torch.Tensor, num_classes: int) -> None:
-    """Refuse a generated batch no model should be trained on (NaN inputs, labels out of range)."""
+def check_batch(xt: torch.Tensor, y: np.ndarray, task: Task | int) -> None:
+    """Refuse a generated batch no model should be trained on (NaN inputs, labels the task cannot take)."""
     if not torch.isfinite(xt).all():
         raise ValueError("the generated batch contains NaN or infinite values")
-    if len(yt) and (yt.min() < 0 or yt.max() >= num_classes):
-        raise ValueError(f"the generated batch has labels outside [0, {num_classes})")
+    build_task(task).check_labels(np.asarray(y), "the generated batch")
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """Accuracy, loss and per-class accuracy of ``model`` on ``(x, y)``."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task | int) -> dict[str, float]:
+    """The task's metrics of ``model`` on ``(x, y)`` (classification: accuracy, loss, per-class accuracy)."""
     model.eval()
-    logits = torch.cat([model(chunk) for chunk in x.split(4096)])
-    loss = nn.functional.cross_entropy(logits, y).item()
-    correct = logits.argmax(1) == y
-    metrics = {"accuracy": correct.float().mean().item(), "loss": loss}
-    for k in range(num_classes):
-        mask = y == k
-        if mask.any():
-            metrics[f"accuracy_class_{k}"] = correct[mask].float().mean().item()
-    return metrics
+    output = torch.cat([model(chunk) for chunk in x.split(4096)])
+    return build_task(task).metrics(output, y)
 
 
 def train_epochs(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | None = None, task: Task | None = None,
 ) -> float:
-    """Train in place (Adam unless an optimizer is given); returns the mean loss of the last epoch."""
+    """Train in place (Adam unless an optimizer is given) on the task's loss (cross-entropy without a
+    task); returns the mean loss of the last epoch."""
+    loss_of = nn.functional.cross_entropy if task is None else task.loss
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     model.train()
@@ -82,7 +85,7 @@ def train_epochs(
         order = torch.randperm(len(x), generator=generator).to(x.device)
         total, count = 0.0, 0
         for idx in order.split(settings.batch_size):
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss = loss_of(model(x[idx]), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

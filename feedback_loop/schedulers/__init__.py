@@ -42,7 +42,7 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
         return FifoScheduler(policy, step, Budget(config.budget, ledger, elapsed), kind="step")
     top, final = fidelities(config)
     stages = dict(candidates=selection.candidates, seeds=selection.seeds, top=top, learner_seed=learner.seed,
-                  fresh_epochs=config.final.fresh_epochs,
+                  fresh_epochs=config.final.fresh_epochs, objective=ledger.objective,
                   deliver=(lambda winner: widen_candidate(winner, config.final.widen, policy.param_space, range_params))
                   if config.final.widen else None)
     if config.policy.name == "uniform" and config.budget.train_samples:
@@ -56,7 +56,7 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
         search = RacingScheduler(policy, top, config.search.repeats, budget, learner.seed)
     elif config.search.rungs > 1:
         search = HalvingScheduler(policy, rung_fidelities(top, config.search.rungs, config.search.eta),
-                                  config.search.eta, budget)
+                                  config.search.eta, budget, ledger.objective)
     else:
         search = FifoScheduler(policy, top, budget)
     return StagedScheduler(search, ledger.ranking, **stages, final=final)

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from ..policies import Policy
-from ..types import Candidate, Fidelity, Job, Result
+from ..types import Candidate, Fidelity, Job, Objective, Result
 from .base import Budget, Scheduler
 
 
@@ -34,8 +34,10 @@ def rung_fidelities(top: Fidelity, rungs: int, eta: int) -> list[Fidelity]:
 class HalvingScheduler(Scheduler):
     """ASHA over ``rungs`` (cheapest first); see the module docstring."""
 
-    def __init__(self, policy: Policy, rungs: list[Fidelity], eta: int, budget: Budget) -> None:
+    def __init__(self, policy: Policy, rungs: list[Fidelity], eta: int, budget: Budget,
+                 objective: Objective | None = None) -> None:
         self.policy = policy
+        self.objective = objective or Objective()  # which scores are promoted: the best in its direction
         self.rungs = rungs
         self.eta = eta
         self.budget = budget
@@ -83,7 +85,8 @@ class HalvingScheduler(Scheduler):
         if self.policy.supports_pruning:
             return None
         for rung in range(self.top - 1, -1, -1):  # ASHA: the highest rung with a promotable candidate
-            results = [(score, cid) for cid, by_rung in self.scores.items() if (score := by_rung.get(rung)) is not None]
+            results = [(self.objective.utility(score), cid) for cid, by_rung in self.scores.items()
+                       if (score := by_rung.get(rung)) is not None]
             for _, cid in sorted(results, reverse=True)[: len(self._at(rung)) // self.eta]:
                 if (cid, rung + 1) not in self.promoted:
                     return cid, rung + 1

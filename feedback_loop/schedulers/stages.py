@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..types import Candidate, Fidelity, Job, Outcome, Result
+from ..types import Candidate, Fidelity, Job, Objective, Outcome, Result
 from .base import Scheduler
 
 FINAL_SEED_ID = -2_000_000  # data seed of the delivered model (negative: never a candidate id)
@@ -35,8 +35,9 @@ class StagedScheduler(Scheduler):
     def __init__(self, search: Scheduler | None, ranking: Callable[[], list[Candidate]], *, candidates: int,
                  seeds: int, top: Fidelity, final: Fidelity, learner_seed: int,
                  choose: Callable[[], Candidate] | None = None, fresh_epochs: bool = False,
-                 deliver: Callable[[Candidate], Candidate] | None = None) -> None:
+                 deliver: Callable[[Candidate], Candidate] | None = None, objective: Objective | None = None) -> None:
         self.search = search
+        self.objective = objective or Objective()  # the re-scored mean's direction
         self.ranking = ranking
         self.candidates, self.seeds = candidates, seeds
         self.top, self.final = top, final
@@ -83,16 +84,20 @@ class StagedScheduler(Scheduler):
                                       model_seed=self.learner_seed + 1 + k, stage="selection"))
 
     def _winner(self) -> Candidate | None:
-        """The shortlisted candidate with the best mean re-scored validation score (a failure counts
-        0); without re-scoring, the search's best."""
+        """The shortlisted candidate with the best mean re-scored validation score (a maximized score: a
+        failure counts 0; a minimized one: a candidate with a failure comes last); without re-scoring,
+        the search's best."""
         ranked = self.ranking()
         if not self.rescored:
             return ranked[0] if ranked else None
-        best = max(self.rescored, key=self._mean)
+        best = max(self.rescored, key=lambda cid: -float("inf") if (mean := self._mean(cid)) is None
+                   else self.objective.utility(mean))
         return next(c for c in ranked if c.id == best)
 
-    def _mean(self, candidate_id: int) -> float:
+    def _mean(self, candidate_id: int) -> float | None:
         scores = self.rescored[candidate_id]
+        if self.objective.direction == "minimize" and (None in scores or not scores):
+            return None  # no error can stand for a failure
         return sum(s or 0.0 for s in scores) / max(1, len(scores))
 
     def selection_report(self) -> list[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """``SimulatorContract``: the rules every simulator must follow, as a pytest test class.
 
+The rules follow the task the simulator declares (``task``: classification when absent): class
+indices in range, finite vectors of one shape (regression), a class per pixel (segmentation).
+
 Override the ``simulator`` fixture to return an instance of your simulator (the unwrapped env).
 A simulator without ``sample_batch`` is tested through the one-sample-per-``reset`` path the loop
 falls back to. Set ``expects_real_data = True`` when your simulator must ship ``real_data()``.
@@ -18,6 +21,14 @@ from feedback_loop.envs.base import validate_params
 from feedback_loop.envs.checker import SimulatorContractError, check_simulator
 from feedback_loop.envs.data_checks import distribution_mismatch
 from feedback_loop.envs.generation import _batch_by_reset
+from feedback_loop.tasks import TaskError, build_task, declared_task
+
+
+def bound_task(env: Any, y: np.ndarray) -> Any:
+    """A fresh copy of the simulator's declared task, bound to the labels ``y``."""
+    task = build_task(declared_task(env).spec())
+    task.bind(env, np.asarray(y))
+    return task
 
 
 def _bounds(space: gym.spaces.Space) -> tuple[float, float]:
@@ -36,6 +47,8 @@ class SimulatorContract:
 
     expects_real_data: bool = False
     """True: ``real_data()`` must return data (else the real-data test is skipped when it returns None)."""
+    distribution_samples: int = 1500
+    """Samples drawn both ways in the batch-versus-reset test (lower it for a slow renderer)."""
 
     @pytest.fixture
     def simulator(self):
@@ -49,7 +62,7 @@ class SimulatorContract:
         check_env(simulator, skip_render_check=True)
 
     def test_feedback_loop_contract(self, simulator):
-        """Rule: check_simulator passes (param_space, nominal_params, num_classes, info['label'], determinism)."""
+        """Rule: check_simulator passes (param_space, nominal_params, task and labels, info['label'], determinism)."""
         try:
             check_simulator(simulator)
         except SimulatorContractError as err:
@@ -101,20 +114,22 @@ class SimulatorContract:
         assert len(x) == n == len(y), f"{n} per-sample values must give {n} samples and labels; got {len(x)}, {len(y)}"
 
     def test_batch_matches_repeated_reset_in_distribution(self, simulator):
-        """Rule: sample_batch and one-sample-per-reset draw from the same distribution (class counts, class means)."""
+        """Rule: sample_batch and one-sample-per-reset draw from the same distribution (class counts, class
+        means; without classes, the means of the inputs and the labels)."""
         env = simulator
-        n = 1500
+        n = self.distribution_samples
         x_batch, y_batch = sample(env, env.nominal_params, n, seed=0)
         full = validate_params(env.param_space, env.nominal_params, None)
         x_reset, y_reset = _batch_by_reset(env, full, n, seed=0)
         assert x_reset.shape == x_batch.shape, f"batch shape {x_batch.shape} != reset shape {x_reset.shape}"
         # the checker's own two-sample z-tests (class shares, per-class feature means)
-        mismatch = distribution_mismatch(x_batch, y_batch, x_reset, y_reset, env.num_classes,
+        classes = env.num_classes if y_batch.ndim == 1 and np.issubdtype(y_batch.dtype, np.integer) else None
+        mismatch = distribution_mismatch(x_batch, y_batch, x_reset, y_reset, classes,
                                          ("sample_batch", f"{n} resets"))
         assert mismatch is None, mismatch
 
     def test_real_data_matches_observation_space(self, simulator):
-        """Rule: real_data() samples have the observation shape and labels in [0, num_classes)."""
+        """Rule: real_data() samples have the observation shape and labels that fit the task."""
         real_data = getattr(simulator, "real_data", None)
         real = real_data() if callable(real_data) else None
         if real is None:
@@ -123,4 +138,20 @@ class SimulatorContract:
         assert real.x_val.shape[1:] == simulator.observation_space.shape, (
             f"real x_val samples have shape {real.x_val.shape[1:]}, observation_space {simulator.observation_space.shape}"
         )
-        assert set(np.unique(real.y_val)) <= set(range(simulator.num_classes)), "real labels outside [0, num_classes)"
+        try:
+            bound_task(simulator, real.y_val)
+        except TaskError as err:
+            pytest.fail(f"real labels do not fit the task: {err}")
+
+    def test_labels_fit_the_declared_task(self, simulator):
+        """Rule: generated labels fit the declared task and have one shape (the real data's, when shipped)."""
+        _, y = sample(simulator, simulator.nominal_params, 16, seed=0)
+        try:
+            task = bound_task(simulator, y)
+        except TaskError as err:
+            pytest.fail(f"generated labels do not fit the task: {err}")
+        real_data = getattr(simulator, "real_data", None)
+        real = real_data() if callable(real_data) else None
+        if real is not None:
+            assert tuple(np.shape(real.y_val)[1:]) == task.label_shape(), (
+                f"real labels have shape {tuple(np.shape(real.y_val)[1:])} per sample, generated ones {task.label_shape()}")
