@@ -40,10 +40,20 @@ COMMAND_MODULES = (
 SHOWN_PARAMS = 16  # a simulator may have dozens; summary.json has them all
 
 
+def _score(summary: dict[str, Any]) -> str | None:
+    """The task's score and its direction (every score row below is this one)."""
+    name = summary.get("score_name")
+    if not name:
+        return None
+    better = "higher" if summary.get("score_direction", "maximize") == "maximize" else "lower"
+    return f"{name} ({better} is better; task {(summary.get('task') or {}).get('name', '?')})"
+
+
 def _print_table(summary: dict[str, Any]) -> None:
     rows = [
         ("policy", summary.get("policy") + (f" ({summary['sampler']})" if summary.get("sampler") else "")),
         ("simulator", summary.get("simulator")),
+        ("score", _score(summary)),
         ("evaluations", f"{summary.get('evaluations')} ({summary.get('failed_evaluations', 0)} failed)"),
         ("train samples", _budget(summary)),
         ("best validation score", _fmt(summary.get("best_score"))),

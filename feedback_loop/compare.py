@@ -50,12 +50,15 @@ def config_for(base: Config, policy: str, seed: int) -> Config:
     return config
 
 
-def first_reaching(history: list[dict[str, Any]], target: float | None, key: str) -> float | None:
-    """``key`` (samples or seconds) at the first evaluation whose best score reached ``target``."""
+def first_reaching(history: list[dict[str, Any]], target: float | None, key: str,
+                   direction: str = "maximize") -> float | None:
+    """``key`` (samples or seconds) at the first evaluation whose best score reached ``target`` (at or
+    above it for a maximized score, at or below it for a minimized one)."""
     if target is None:
         return None
     for entry in history:
-        if entry["best_score"] is not None and entry["best_score"] >= target:
+        best = entry["best_score"]
+        if best is not None and (best >= target if direction == "maximize" else best <= target):
             return entry[key]
     return None
 
@@ -97,6 +100,9 @@ def run_comparison(
     comparison_id = meta["comparison_id"]
 
     rows, histories = [], {}
+    task = next(iter(prepared.values())).task if prepared else None
+    direction = task.direction if task is not None else "maximize"
+    score_name = task.score if task is not None else "accuracy"
     for policy in policies:
         for seed in range(seeds):
             sub = run_dir / f"{policy}-seed{seed}"
@@ -107,11 +113,12 @@ def run_comparison(
             rows.append({
                 **{k: summary.get(k) for k in CSV_FIELDS if k in summary},
                 "policy": policy, "seed": seed, "run_dir": str(sub),
-                "samples_to_target": first_reaching(history, target, "samples_generated"),
-                "seconds_to_target": first_reaching(history, target, "elapsed"),
+                "samples_to_target": first_reaching(history, target, "samples_generated", direction),
+                "seconds_to_target": first_reaching(history, target, "elapsed", direction),
             })
+            score_name = summary.get("score_name", score_name)
     _write_csv(run_dir / "compare.csv", rows)
-    (run_dir / "compare.md").write_text(markdown_table(rows, target, comparison_id))
+    (run_dir / "compare.md").write_text(markdown_table(rows, target, comparison_id, score_name, direction))
     from .plots import comparison_figure
 
     figure = comparison_figure(histories)
@@ -148,14 +155,16 @@ def _mean_std(values: list[Any], digits: int) -> str:
     return text if len(present) == len(values) else f"{text} ({len(present)}/{len(values)})"
 
 
-def markdown_table(rows: list[dict[str, Any]], target: float | None, comparison_id: str) -> str:
-    """Mean ± std over seeds, one line per policy."""
+def markdown_table(rows: list[dict[str, Any]], target: float | None, comparison_id: str,
+                   score_name: str = "accuracy", direction: str = "maximize") -> str:
+    """Mean ± std over seeds, one line per policy; every score is the task's (``score_name``)."""
     columns = [("best_score", "best validation", 4), ("test_score", "delivered test", 4),
                ("mean_score", "mean eval score", 4), ("train_samples", "train samples", 0),
                ("evaluations", "evaluations", 1), ("samples_generated", "samples", 0), ("wall_seconds", "wall s", 1)]
     if target is not None:
         columns += [("samples_to_target", f"samples to {target:g}", 0), ("seconds_to_target", f"s to {target:g}", 1)]
-    lines = [f"Comparison `{comparison_id}`: mean ± std over seeds.", "",
+    better = "higher" if direction == "maximize" else "lower"
+    lines = [f"Comparison `{comparison_id}`: mean ± std over seeds; scores are {score_name} ({better} is better).", "",
              "| policy | seeds | " + " | ".join(title for _, title, _ in columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for policy in dict.fromkeys(r["policy"] for r in rows):

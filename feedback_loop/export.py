@@ -199,7 +199,8 @@ def card_text(summary: dict, config: dict, history: list[dict], document: dict, 
              f"- budget: {summary.get('train_samples'):,} training sample visits (samples × epochs)"
              + (f" of {budget:,}" if budget else "") + f"; {summary.get('evaluations')} search evaluations"
              + f" ({summary.get('failed_evaluations', 0)} failed), {len(history)} trainings in all",
-             "", "## Scores (accuracy; higher is better)", ""]
+             "", f"## Scores ({summary.get('score_name', 'accuracy')}; "
+             f"{'lower' if summary.get('score_direction') == 'minimize' else 'higher'} is better)", ""]
     lines += [f"- {name}: **{value:.4f}** — {what}" for name, value, what in _scores(summary, history) if value is not None]
     if not has_model:
         lines.append("- no delivered model: the run did not deliver one (see summary.json `status`)")

@@ -89,7 +89,9 @@ class LoopRunner:
                                   f"'feedback-loop resume {self.run_dir}' or choose another directory")
             dump_config(cfg, self.run_dir / CONFIG_FILE)
             self.run_id, self.status = uuid.uuid4().hex[:8], "running"
-            self.mlflow_run_id = self.tracker.start_run(cfg, self.run_id, self.run_dir, self.extra_tags)
+            task = self.prepared.task  # tagged, so that runs of one task and score are found together
+            tags = {"task": task.name, "score_name": task.score, "score_direction": task.direction, **self.extra_tags}
+            self.mlflow_run_id = self.tracker.start_run(cfg, self.run_id, self.run_dir, tags)
         else:
             self.run_id, self.mlflow_run_id = self.saved["run_id"], self.saved["mlflow_run_id"]
             self.status = self.saved["status"] if self.saved["status"] == "finished" else "running"
@@ -256,7 +258,7 @@ class LoopRunner:
         refiner = getattr(self.executor, "refiner", None)
         for name, figure in report.figures(self.config, self.ledger, self.env, self.real, self.run_dir,
                                            refiner.refine_now if refiner else None,
-                                           summary.get("population")).items():
+                                           summary.get("population"), self.prepared.task).items():
             self.tracker.log_figure(figure, name)
         for callback in self.callbacks:
             callback.on_end(summary)

@@ -10,7 +10,8 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def best_so_far_figure(history: list[dict[str, Any]], title: str = "") -> Any:
+def best_so_far_figure(history: list[dict[str, Any]], title: str = "", score_name: str = "score",
+                       direction: str = "maximize") -> Any:
     """Each evaluation's score and the best score so far, against evaluations; None if empty."""
     if not history:
         return None
@@ -22,9 +23,9 @@ def best_so_far_figure(history: list[dict[str, Any]], title: str = "") -> Any:
     best = [h["best_score"] for h in history]
     axis.step(steps, [b if b is not None else float("nan") for b in best], where="post", label="best so far")
     axis.set_xlabel("evaluations")
-    axis.set_ylabel("validation score")
+    axis.set_ylabel(f"validation {score_name} ({'higher' if direction == 'maximize' else 'lower'} is better)")
     axis.set_title(title)
-    axis.legend(loc="lower right")
+    axis.legend(loc="lower right" if direction == "maximize" else "upper right")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     plt.close(figure)
@@ -93,6 +94,8 @@ def samples_figure(x: Any, y: Any, real_x: Any = None, real_y: Any = None, per_c
         return figure
     if x.ndim != 4:
         return None
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):  # no classes to group by: a plain grid
+        return _image_grid(x, real_x, rows=4, cols=per_class, title=title)
     classes = sorted(np.unique(y).tolist())
     real_x = None if real_x is None else np.asarray(real_x)
     cols = per_class * (2 if real_x is not None else 1) + (1 if real_x is not None else 0)
@@ -111,6 +114,27 @@ def samples_figure(x: Any, y: Any, real_x: Any = None, real_y: Any = None, per_c
     axes[0, 0].set_title("generated", loc="left", fontsize=9)
     if real_x is not None:
         axes[0, per_class + 1].set_title("real (validation)", loc="left", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def _image_grid(x: Any, real_x: Any, rows: int, cols: int, title: str = "") -> Any:
+    """``rows`` × ``cols`` generated images, and as many real ones beside them."""
+    import numpy as np
+
+    panels = [("generated", np.asarray(x))] + ([("real (validation)", np.asarray(real_x))] if real_x is not None else [])
+    height, width = np.asarray(x).shape[-2:]
+    figure, axes = plt.subplots(rows, cols * len(panels), squeeze=False,
+                                figsize=(cols * len(panels) * 0.35 * max(1.0, width / height) + 0.5, rows * 0.5 + 0.6))
+    for p, (name, images) in enumerate(panels):
+        for k in range(rows * cols):
+            axis = axes[k // cols, p * cols + k % cols]
+            axis.axis("off")
+            if k < len(images):
+                axis.imshow(images[k].mean(0), cmap="gray", interpolation="nearest")
+        axes[0, p * cols].set_title(name, loc="left", fontsize=9)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     plt.close(figure)

@@ -224,7 +224,7 @@ def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
 
 
 def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Path,
-            refine: Any = None, population: dict[str, Any] | None = None) -> dict[str, Any]:
+            refine: Any = None, population: dict[str, Any] | None = None, task: Any = None) -> dict[str, Any]:
     """The best-score plot and the samples at the best parameters (refined too, with a refiner), and a
     population's parameter schedule; each saved in ``run_dir`` and returned by artifact name."""
     from .envs.generation import generate_batch
@@ -232,7 +232,8 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
     from .plots import best_so_far_figure, samples_figure
 
     out: dict[str, Any] = {}
-    figure = best_so_far_figure(ledger.history, title=f"{config.name}: {config.policy.name}")
+    figure = best_so_far_figure(ledger.history, title=f"{config.name}: {config.policy.name}",
+                                score_name=getattr(task, "score", "score"), direction=ledger.objective.direction)
     if figure is not None:
         out["best_score.png"] = figure
     if population:

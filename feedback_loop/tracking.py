@@ -138,6 +138,10 @@ class Tracker:
     def finish_parent(self, summary: dict[str, Any], status: str) -> None:
         run_id = self.parent_run_id
         metrics = {k: summary[k] for k in FINAL_METRICS if isinstance(summary.get(k), (int, float))}
+        score = summary.get("score_name")
+        if score:  # the delivered model's scores under the task's own names too (final_delivered_test_mae)
+            metrics.update({f"delivered_{half}_{score}": summary[f"delivered_{half}_score"] for half in ("val", "test")
+                            if isinstance(summary.get(f"delivered_{half}_score"), (int, float))})
         now = int(time.time() * 1000)
         tags = [RunTag(k, json.dumps(summary.get(k))[:5000]) for k in
                 ("best_params", "selected_params", "best_intervals", "selected_intervals") if summary.get(k)]

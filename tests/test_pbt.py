@@ -188,7 +188,7 @@ def test_exploit_copies_the_full_training_state_between_ray_learners(ray_session
 
     prepared = prepare_run(ray_config(4))
     executor = RayExecutor(prepared.config, prepared.real, input_shape=prepared.input_shape,
-                           num_classes=prepared.num_classes, persistent=True, run_id="pbt-copy", run_dir=tmp_path,
+                           task=prepared.task, persistent=True, run_id="pbt-copy", run_dir=tmp_path,
                            nominal_params=prepared.env.nominal_params, members=2)
     executor.start()
     try:
