@@ -32,6 +32,7 @@ def check_class_labels(y: np.ndarray, num_classes: int, per_sample: tuple[int, .
         if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             bad = y.reshape(-1)[0] if not np.issubdtype(y.dtype, np.number) else \
                 y[~(np.isfinite(y) & (y == np.round(y)))].reshape(-1)[0]
+            bad = bad.item() if hasattr(bad, "item") else bad
             raise TaskError(f"{where}: label {bad!r} is not a class index; allowed: integers 0 to {num_classes - 1}")
     low, high = int(np.min(y)), int(np.max(y))
     if low < 0 or high >= num_classes:
@@ -48,4 +49,4 @@ def check_float_labels(y: np.ndarray, per_sample: tuple[int, ...], where: str) -
         raise TaskError(f"{where}: labels have dtype {y.dtype}; allowed: real numbers")
     if y.size and not np.all(np.isfinite(y)):
         bad = y[~np.isfinite(y)].reshape(-1)[0]
-        raise TaskError(f"{where}: label value {bad!r} is not finite; allowed: finite real numbers")
+        raise TaskError(f"{where}: label value {float(bad)} is not finite; allowed: finite real numbers")

@@ -30,26 +30,31 @@ def iou_per_class(confusion: np.ndarray) -> list[float | None]:
 
 class Segmentation(Task):
     """``num_classes``: pixel classes ``0 .. num_classes - 1`` (None: the simulator's, else the largest
-    real label + 1); ``class_names`` (None: the simulator's ``class_names``)."""
+    real label + 1); ``class_names`` (None: the simulator's ``class_names``); ``shape``: the label maps'
+    ``[H, W]`` (None: the real labels')."""
 
     name = "segmentation"
     label_dtype = np.int64
     score = "miou"
     direction = "maximize"
 
-    def __init__(self, num_classes: int | None = None, class_names: list[str] | None = None) -> None:
+    def __init__(self, num_classes: int | None = None, class_names: list[str] | None = None,
+                 shape: list[int] | None = None) -> None:
         if num_classes is not None and (not isinstance(num_classes, (int, np.integer)) or num_classes < 2):
             raise TaskError(f"task.options.num_classes: value {num_classes!r} is out of range; allowed: an int >= 2")
         self.num_classes = None if num_classes is None else int(num_classes)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
-        self.shape: tuple[int, ...] | None = None
+        if shape is not None and (len(shape) != 2 or any(int(d) < 1 for d in shape)):
+            raise TaskError(f"task.options.shape: value {shape!r} is not a label map's [H, W]; allowed: two positive ints")
+        self.shape: tuple[int, ...] | None = None if shape is None else tuple(int(d) for d in shape)
 
     def bind(self, env: Any, y_real: np.ndarray) -> None:
         y = np.asarray(y_real)
         if y.ndim != 3:
             raise TaskError(f"data.real: labels have shape {tuple(y.shape[1:])} per sample; segmentation takes a "
                             "class per pixel (allowed: y of shape (n, H, W))")
-        self.shape = tuple(int(d) for d in y.shape[1:])
+        if self.shape is None:
+            self.shape = tuple(int(d) for d in y.shape[1:])
         if self.num_classes is None:
             self.num_classes = class_count(env, y, "task.options.num_classes")
         if self.class_names is None and getattr(env, "class_names", None) is not None:
@@ -69,7 +74,8 @@ class Segmentation(Task):
         return (n, int(self.num_classes), *tuple(input_shape)[-2:])
 
     def options(self) -> dict[str, Any]:
-        return {"num_classes": self.num_classes, "class_names": self.class_names}
+        return {"num_classes": self.num_classes, "class_names": self.class_names,
+                "shape": None if self.shape is None else list(self.shape)}
 
     def target_tensor(self, y: np.ndarray, device: Any) -> Any:
         import torch

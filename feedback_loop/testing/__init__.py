@@ -4,7 +4,7 @@ Subclass one of the classes below in your own test file, override its fixture, a
 every rule of the contract against your implementation::
 
     import pytest
-    from feedback_loop.testing import PolicyContract, RefinerContract, SimulatorContract
+    from feedback_loop.testing import PolicyContract, RefinerContract, SimulatorContract, TaskContract
 
     class TestMySimulator(SimulatorContract):
         @pytest.fixture
@@ -22,6 +22,11 @@ every rule of the contract against your implementation::
         def make_refiner(self):
             return lambda seed: MyRefiner(seed=seed)
 
+    class TestMyTask(TaskContract):
+        @pytest.fixture
+        def task_case(self):                       # an unbound task, its simulator, valid labels
+            return MyTask(), MySimulator(), my_labels
+
 Every test's docstring (and its assertion message) names the rule it checks. These modules need
 pytest (``pip install feedback-loop[test]``) and never import ray or mlflow.
 """
@@ -30,11 +35,13 @@ import pytest
 
 # Rich assertion messages in the suites, although they live outside the author's test folder.
 pytest.register_assert_rewrite(
-    "feedback_loop.testing.policies", "feedback_loop.testing.refiners", "feedback_loop.testing.simulators"
+    "feedback_loop.testing.policies", "feedback_loop.testing.refiners", "feedback_loop.testing.simulators",
+    "feedback_loop.testing.tasks",
 )
 
 from .policies import PolicyContract  # noqa: E402
 from .refiners import RefinerContract  # noqa: E402
 from .simulators import SimulatorContract  # noqa: E402
+from .tasks import TaskContract  # noqa: E402
 
-__all__ = ["PolicyContract", "RefinerContract", "SimulatorContract"]
+__all__ = ["PolicyContract", "RefinerContract", "SimulatorContract", "TaskContract"]
