@@ -17,7 +17,9 @@ eye patches normalized to 36x60) with a process the simulator cannot express in 
 
 The settings below are the hidden process; the simulator (``env.py``) does not import this module
 except inside ``GazeEnv.real_data()``. ``load_real_gaze()`` returns fixed validation and test halves
-(1,000 samples each, from fixed seeds): the same arrays on every call.
+(1,000 samples each, from fixed seeds): the same arrays on every call (the eye model runs in torch,
+whose transcendental functions may differ in the last bit between CPU kinds; after 8-bit
+quantization that can move a rare pixel by one level on another machine).
 """
 
 from __future__ import annotations
@@ -99,15 +101,14 @@ def draw_content(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _kernel() -> torch.Tensor:
-    """The camera's fixed anisotropic blur kernel, (1, 1, k, k), summing to 1."""
+def _kernel() -> np.ndarray:
+    """The camera's fixed anisotropic blur kernel (k, k), summing to 1."""
     half = 3
-    o = torch.arange(-half, half + 1, dtype=torch.float32)
-    yy, xx = torch.meshgrid(o, o, indexing="ij")
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
     a = math.radians(KERNEL_ANGLE)
     along, across = xx * math.cos(a) - yy * math.sin(a), xx * math.sin(a) + yy * math.cos(a)
-    k = torch.exp(-0.5 * ((along / KERNEL_SIGMA[0]) ** 2 + (across / KERNEL_SIGMA[1]) ** 2))
-    return (k / k.sum()).view(1, 1, 2 * half + 1, 2 * half + 1)
+    k = np.exp(-0.5 * ((along / KERNEL_SIGMA[0]) ** 2 + (across / KERNEL_SIGMA[1]) ** 2))
+    return k / k.sum()
 
 
 def _fixed_pattern() -> np.ndarray:
@@ -120,10 +121,14 @@ def _fixed_pattern() -> np.ndarray:
 def apply_camera(radiance: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The target's camera on (n, H, W) radiance: blur, vignetting, exposure, response curve, noise."""
     n = len(radiance)
-    x = torch.from_numpy(np.ascontiguousarray(radiance, dtype=np.float32))[:, None]
-    pad = _kernel().shape[-1] // 2
-    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pad,) * 4, mode="replicate"), _kernel())
-    img = x[:, 0].numpy().astype(np.float64)
+    # Blur as shifted sums in float64 numpy: the same result whatever the thread count.
+    kernel = _kernel()
+    pad = len(kernel) // 2
+    padded = np.pad(np.asarray(radiance, dtype=np.float64), ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    img = np.zeros((n, HEIGHT, WIDTH))
+    for i in range(len(kernel)):
+        for j in range(len(kernel)):
+            img += kernel[i, j] * padded[:, i:i + HEIGHT, j:j + WIDTH]
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     cy, cx = (HEIGHT - 1) / 2 + VIGNETTE_CENTRE[1], (WIDTH - 1) / 2 + VIGNETTE_CENTRE[0]
     r2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / ((WIDTH / 2) ** 2 + (HEIGHT / 2) ** 2)
