@@ -33,6 +33,7 @@ import numpy as np
 import ray
 import torch
 
+from feedback_loop import seeds
 from feedback_loop.config import LearnerConfig
 from feedback_loop.envs.digits import DigitsEnv
 from feedback_loop.envs.generation import generate_batch
@@ -41,7 +42,7 @@ from feedback_loop.policies import UniformDR
 from feedback_loop.refiners import SimGANConfig, SimGANRefiner
 from feedback_loop.refiners.grid import refinement_grid
 
-DATA_SEED_OFFSET = 7_000_000  # as final_eval.synthetic_accuracy: fresh data, not the loop's
+DATA_SEED_OFFSET = seeds.BENCH_DATA_OFFSET  # as final_eval.synthetic_accuracy: fresh data, not the loop's
 # refining the bitmap: binary in and out, judged as the block counts (0..16) real digits exist as
 BITMAP_REFINER = {"pool": 4, "binarize": True, "input_scale": 1.0, "real_input_scale": 1 / 16}
 

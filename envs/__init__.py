@@ -5,9 +5,9 @@ Importing this package registers the built-in simulators as gymnasium ids under 
 """
 
 from .base import Params, RealData, Simulator, validate_params
-from .ranges import RangeParam, intervals, widen_params, widest_params
+from .ranges import RangeParam, intervals, starting_points, widen_params, widest_params
 from .registration import register_builtin_envs
 
 register_builtin_envs()
 
-__all__ = ["Params", "RangeParam", "RealData", "Simulator", "intervals", "validate_params", "widen_params", "widest_params", "register_builtin_envs"]
+__all__ = ["Params", "RangeParam", "RealData", "Simulator", "intervals", "starting_points", "validate_params", "widen_params", "widest_params", "register_builtin_envs"]

@@ -60,6 +60,12 @@ def widen_params(params: Mapping[str, Any], ranges: Mapping[str, RangeParam], fr
     return out
 
 
+def starting_points(param_space: Any, nominal: Mapping[str, Any], ranges: Mapping[str, RangeParam]) -> list[dict[str, Any]]:
+    """Where a search starts, as a user would: nominal, and, for a simulator that declares its randomized
+    factors, uniform DR (the widest member of the family)."""
+    return [dict(nominal)] + ([widest_params(param_space, nominal, ranges)] if ranges else [])
+
+
 def widest_params(param_space: Any, nominal: Mapping[str, Any], ranges: Mapping[str, RangeParam]) -> dict[str, Any]:
     """The widest member of a simulator's family: every declared factor over its whole bounds (width 1),
     every other continuous parameter at the middle of its bounds (equal mixture weights, say), discrete

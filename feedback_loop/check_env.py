@@ -2,7 +2,8 @@
 
 Runs gymnasium's ``check_env`` and this project's contract checks (``feedback_loop.envs.checker``)
 on a simulator named by a gymnasium id or a ``module:Class`` path (found from the current folder
-first, as in a config), and prints ``ok <check>``, ``FAIL <check>: <what is wrong> — <how to fix>``,
+first, as in a config), and prints the task it serves with its label spec (``task: regression (score
+mae, lower is better), labels float32 of shape (2,) (pitch, yaw)``), then ``ok <check>``, ``FAIL <check>: <what is wrong> — <how to fix>``,
 ``skip <check>: ...`` (a check that needs a failed one) or ``warn <check>: ...``. Exit status: 0 when
 every check passes, 2 otherwise (or when the simulator cannot be built at all).
 """
@@ -54,6 +55,9 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
         raise UserError(f"--samples: {args.samples} is too few to compare distributions; give at least 20")
     env = _make(args.target, _parse_kwargs(args.kwargs))
     results = run_checks(env, samples=args.samples, seed=args.seed)
+    line = task_line(env, {r.check: r.status for r in results}, args.seed)
+    if line:
+        print(line)
     failed = skipped = 0
     for result in results:
         if result.status == "ok":
@@ -72,6 +76,43 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
     verdict = "follows the simulator contract" if not failed else "breaks the simulator contract"
     print(f"{args.target}: {passed} passed, {failed} failed, {skipped} skipped — {verdict}")
     return 0 if not failed else 2
+
+
+def task_line(env: Any, statuses: dict[str, str], seed: int = 0) -> str | None:
+    """``task: <task> (score, direction), labels <dtype> of shape <shape>[, classes or targets]``: the
+    task the simulator serves and its label spec, bound to a small batch at nominal. None when the
+    task itself failed its check (the FAIL line says why); the label spec is left out until the labels
+    pass theirs (``labels_in_range``)."""
+    import numpy as np
+
+    from .envs.generation import generate_batch
+    from .tasks import declared_task
+
+    if statuses.get("task") != "ok":
+        return None
+    task = declared_task(env)
+    if statuses.get("labels_in_range") != "ok":
+        return f"task: {task.describe()}, labels not described (labels_in_range did not pass)"
+    try:
+        _, y = generate_batch(env, env.nominal_params, 8, seed)
+        task.bind(env, np.asarray(y))
+    except Exception:  # already a FAIL line of labels_in_range's rule, or a crash the checks reported
+        return f"task: {task.describe()}, labels not described (binding the task to a batch failed)"
+    return f"task: {task.describe()}, {label_spec(task)}"
+
+
+def label_spec(task: Any) -> str:
+    """``labels float32 of shape (2,) (pitch, yaw)``, ``labels int64 of shape (), 10 classes``: a bound
+    task's label dtype and per-sample shape, with its classes (and their names) or its target names."""
+    import numpy as np
+
+    text = f"labels {np.dtype(task.label_dtype).name} of shape {tuple(task.label_shape())}"
+    classes = getattr(task, "num_classes", None)
+    if classes is not None:
+        names = getattr(task, "class_names", None)
+        return f"{text}, {classes} classes" + (f" ({', '.join(names)})" if names else "")
+    targets = getattr(task, "names", None)  # a regression's target names, when declared
+    return f"{text} ({', '.join(targets)})" if targets else text
 
 
 def add_command(sub: "argparse._SubParsersAction") -> None:

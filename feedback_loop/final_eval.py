@@ -14,6 +14,7 @@ import numpy as np
 import ray
 import torch
 
+from . import seeds
 from .config import LearnerConfig
 from .envs.generation import generate_batch
 from .learners import TaskLearner
@@ -32,7 +33,7 @@ def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, rang
     torch.set_num_threads(1)
     env = make_simulator(sim_id, sim_kwargs)
     config = LearnerConfig(**learner)
-    x, y = generate_batch(env, params, config.samples, seed + 7_000_000, ranges)
+    x, y = generate_batch(env, params, config.samples, seed + seeds.BENCH_DATA_OFFSET, ranges)
     real = env.real_data()
     x_eval, y_eval = (real.x_test, real.y_test) if split == "test" else (real.x_val, real.y_val)
     return train_and_test(x, y, x_eval, y_eval, config, env.num_classes, seed)

@@ -30,10 +30,9 @@ from .tasks import Task, TaskError, task_for
 
 logger = logging.getLogger(__name__)
 
-# Constructor arguments the loop passes itself; a user option may not set them.
+# Constructor arguments the loop passes itself to every policy (a policy adds its own: ``loop_options``);
+# a user option may not set them.
 _FROM_LOOP = {"param_space", "nominal_params", "seed", "direction"}
-_FROM_LOOP_BY_POLICY = {"optuna": {"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"},
-                        "uniform": {"range_params"}, "pbt": {"enqueue"}}
 # Refiners whose options form a dataclass (checked field by field, then built once for range checks).
 _REFINER_CONFIGS: dict[str, type] = {"simgan": SimGANConfig}
 
@@ -78,7 +77,7 @@ def _policy_kwargs(policy: str, options: Any, path: str) -> dict[str, Any]:
         hints = typing.get_type_hints(init)
     except Exception:  # unresolvable annotations: names are still checked, values by construction
         hints = {}
-    reserved = _FROM_LOOP | _FROM_LOOP_BY_POLICY.get(policy, set())
+    reserved = _FROM_LOOP | set(POLICIES[policy].loop_options)
     keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     allowed = [name for name, p in inspect.signature(init).parameters.items()
                if name != "self" and p.kind in keyword and name not in reserved]
@@ -185,14 +184,13 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
     if search.repeats > 1 and search.rungs > 1:
         raise ConfigError(f"search.repeats: value {search.repeats} races candidates at one fidelity, but "
                           f"search.rungs is {search.rungs}; allowed: search.repeats 1, or search.rungs 1")
-    if config.policy.name == "optuna":
-        _check_pruner(policy_kwargs, search.repeats)
+    _check_policy_options(config.policy.name, policy_kwargs, config)
     if persistent and config.final.widen:  # harmless, so not refused: a benchmark sets it for every policy
         logger.warning("final.widen: value %s is ignored: it widens a searched winner, and policy %r trains one "
                        "persistent model and delivers it", config.final.widen, config.policy.name)
     budget, kept = config.budget.train_samples, reserve(config)
     cheapest = rung_fidelities(fidelities(config)[0], config.search.rungs, config.search.eta)[0].train_samples
-    searches = not persistent and config.policy.name != "uniform"
+    searches = not persistent and POLICIES[config.policy.name].searches
     first = cheapest * search.repeats  # the first candidate's evaluation, or its whole race
     if budget is not None and searches and kept + first > budget:
         what = f"one race of {search.repeats} seeds" if search.repeats > 1 else "one evaluation"
@@ -205,53 +203,27 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
                           f"{search.repeats} seeds; allowed: >= {search.repeats}")
 
 
-def default_pruner(config: Config) -> str:
-    """Optuna's pruner when ``policy.options.pruner`` is not set: over seeds when racing, else over rungs."""
-    return "wilcoxon" if config.search.repeats > 1 else "successive_halving"
+def _with_defaults(policy: str, kwargs: dict[str, Any], config: Config) -> dict[str, Any]:
+    """``kwargs`` with what the policy takes from the rest of the config where the options leave it out
+    (Optuna: the sampler, and the pruner that fits the search)."""
+    return {**POLICIES[policy].default_options(config), **kwargs}
 
 
-def _check_pruner(options: dict[str, Any], repeats: int) -> None:
-    """A pruner's steps must be what the search reports: seeds when racing, fidelity rungs otherwise."""
-    from .policies.optuna_policy import FIDELITY_PRUNERS, SEED_PRUNERS
-
-    pruner = options["pruner"]
-    if "p_threshold" in options and pruner not in SEED_PRUNERS:
-        raise ConfigError(f"policy.options.p_threshold: value {options['p_threshold']!r} is used only by the pruner "
-                          f"{' or '.join(map(repr, SEED_PRUNERS))} (search.repeats >= 2), but the pruner is {pruner!r}; "
-                          "allowed: remove it, or race candidates")
-    if repeats > 1 and pruner in FIDELITY_PRUNERS:
-        raise ConfigError(f"policy.options.pruner: {pruner!r} prunes over fidelity rungs, but search.repeats "
-                          f"{repeats} races seeds at one fidelity; allowed: {', '.join(SEED_PRUNERS)} or none")
-    if repeats == 1 and pruner in SEED_PRUNERS:
-        raise ConfigError(f"policy.options.pruner: {pruner!r} compares a candidate's seeds, but search.repeats is 1; "
-                          "allowed: search.repeats >= 2 with it, or another pruner")
+def _check_policy_options(policy: str, kwargs: dict[str, Any], config: Config) -> None:
+    """The policy's own check of its options against the rest of the config (e.g. Optuna's pruner)."""
+    try:
+        POLICIES[policy].check_options(kwargs, config)
+    except ValueError as err:
+        raise ConfigError(_one_line(err)) from err
 
 
 def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
-    """The configured policy with its checked options; for Optuna its study journal in ``run_dir``
-    and its pruner over the search's rungs."""
+    """The configured policy with its checked options, what the loop sets for it (``loop_kwargs``: e.g.
+    Optuna's study journal in ``run_dir`` and its pruner over the search's rungs) and the task's direction."""
     from .policies import make_policy
 
     config, options = prepared.config, dict(prepared.policy_options)
-    if config.policy.name == "uniform":  # each declared factor uniform over its physical bounds
-        options["range_params"] = getattr(prepared.env, "ranges", {})
-    if config.policy.name == "pbt":  # members start at nominal and, where ranges are declared, uniform DR
-        from .envs import widest_params
-
-        ranges = getattr(prepared.env, "ranges", {})
-        options["enqueue"] = [prepared.env.nominal_params] + (
-            [widest_params(prepared.env.param_space, prepared.env.nominal_params, ranges)] if ranges else [])
-    if config.policy.name == "optuna":
-        from .envs import widest_params
-
-        env, search = prepared.env, config.search
-        ranges = getattr(env, "ranges", {})
-        # the search starts where a user would: at nominal and, for a simulator that declares its
-        # randomized factors, at uniform DR (the widest member of the family)
-        options["enqueue"] = [env.nominal_params] + ([widest_params(env.param_space, env.nominal_params, ranges)]
-                                                     if ranges else [])
-        options.update(sampler=config.policy.sampler, storage_path=str(Path(run_dir) / "optuna.journal"),
-                       reduction_factor=search.eta, max_resource=search.eta ** (search.rungs - 1))
+    options.update(POLICIES[config.policy.name].loop_kwargs(env=prepared.env, config=config, run_dir=run_dir))
     options.update(direction_kwargs(config.policy.name, prepared.task))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,
                        nominal_params=prepared.env.nominal_params, seed=config.policy.seed, **options)
@@ -263,21 +235,16 @@ def prepare_run(config: Config) -> PreparedRun:
     policy = config.policy
     _check_name("policy.name", "policy", policy.name, POLICIES)
     _check_name("policy.sampler", "sampler", policy.sampler, SAMPLERS)
-    kwargs = _policy_kwargs(policy.name, policy.options, "policy.options")
-    if policy.name == "optuna":  # as the loop does; storage_path it fills in itself
-        kwargs.setdefault("sampler", policy.sampler)
-        kwargs.setdefault("pruner", default_pruner(config))
+    kwargs = _with_defaults(policy.name, _policy_kwargs(policy.name, policy.options, "policy.options"), config)
     per_policy: dict[str, dict[str, Any]] = {}
     for name, options in config.policy_options.items():
         _check_name(f"policy_options.{name}", "policy", name, POLICIES)
-        per_policy[name] = _policy_kwargs(name, options, f"policy_options.{name}")
-        if name == "optuna":
-            per_policy[name].setdefault("sampler", policy.sampler)  # compare keeps the base sampler
-            per_policy[name].setdefault("pruner", default_pruner(config))
+        # compare keeps the base sampler and the pruner that fits the search
+        per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
     _check_refiner(config, None)
     _check_search(config, kwargs)
-    if "optuna" in per_policy:
-        _check_pruner(per_policy["optuna"], config.search.repeats)
+    for name, options in per_policy.items():
+        _check_policy_options(name, options, config)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
     real = load_real_data(env, config.data.real)

@@ -12,18 +12,20 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from . import seeds
 from .checkpoint import Checkpointer, atomic_write, member_field
 from .delivery import MODEL_FILE, save_model
 from .config import Config
 from .executors import Executor, LearnerLostError
 from .ledger import Ledger
+from .policies import POLICIES
 from .types import Candidate, Fidelity, Job
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.json"
 BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the persistent learner's best state
-ORACLE_SEEDS = 3  # the oracle score is averaged over this many data seeds
+ORACLE_SEEDS = seeds.ORACLE_REPEATS  # the oracle score is averaged over this many data seeds
 
 
 def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpointer: Checkpointer,
@@ -41,7 +43,7 @@ def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpoin
     oracle = env.oracle_params() if hasattr(env, "oracle_params") else None
     if oracle is not None:
         for k in range(ORACLE_SEEDS):
-            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=-1 - k, with_test=True,
+            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=seeds.oracle(k), with_test=True,
                                 fresh_epochs=fresh_epochs))
     oracle_results = []
     try:
@@ -84,7 +86,7 @@ def summarize(config: Config, ledger: Ledger, scheduler: Any, task: Any) -> dict
         "score_name": task.score,
         "score_direction": task.direction,
         "policy": config.policy.name,
-        "sampler": config.policy.sampler if config.policy.name == "optuna" else None,
+        "sampler": config.policy.sampler if POLICIES[config.policy.name].uses_sampler else None,
         "simulator": config.simulator.id,
         "evaluations": ledger.evaluations,
         "failed_evaluations": ledger.failed,
@@ -228,7 +230,6 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
     """The best-score plot and the samples at the best parameters (refined too, with a refiner), and a
     population's parameter schedule; each saved in ``run_dir`` and returned by artifact name."""
     from .envs.generation import generate_batch
-    from .executors import data_seed
     from .plots import best_so_far_figure, samples_figure
 
     out: dict[str, Any] = {}
@@ -244,7 +245,7 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
             out["population_schedule.png"] = figure
     if ledger.best is not None:
         params, ranges = ledger.best["candidate"]["params"], ledger.best["candidate"]["ranges"]
-        x, y = generate_batch(env, params, ranges=ranges, n=400, seed=data_seed(config.seed, -7))
+        x, y = generate_batch(env, params, ranges=ranges, n=400, seed=seeds.data_seed(config.seed, seeds.SAMPLES_FIGURE))
         figure = samples_figure(x, y, real.x_val, real.y_val,
                                 title=f"{config.name}: generated at the best parameters vs real")
         if figure is not None:

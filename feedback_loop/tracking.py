@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from .callbacks import Callback
+from .policies import POLICIES
 from .types import Candidate, Outcome, Result
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -108,7 +109,7 @@ class Tracker:
         """The parent run of a new loop run: its config as params, tags to find and compare it by."""
         tags = {"policy": config.policy.name, "simulator": config.simulator.id, "run_dir": str(Path(run_dir).resolve()),
                 "feedback_loop_run_id": run_id, **({"sampler": config.policy.sampler}
-                                                   if config.policy.name == "optuna" else {}), **extra_tags}
+                                                   if POLICIES[config.policy.name].uses_sampler else {}), **extra_tags}
         return self.start_parent(f"{config.name}-{run_id}", config.to_dict(), tags)
 
     def start_parent(self, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:

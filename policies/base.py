@@ -38,6 +38,28 @@ class Policy(abc.ABC):
     candidates name their ``member`` (and ``copy_from`` to take another member's training state)."""
     supports_pruning: bool = False
     """True for a policy that judges intermediate results itself (``report``), e.g. Optuna with a pruner."""
+    searches: bool = True
+    """False for a policy with nothing to search (uniform DR): a per-candidate run then spends its whole
+    budget on the one delivered model."""
+    uses_sampler: bool = False
+    """True for a policy that reads ``policy.sampler`` (Optuna); reports name the sampler only then."""
+    loop_options: frozenset[str] = frozenset()
+    """Constructor options the loop sets itself (``loop_kwargs``); a config may not set them."""
+
+    # -- what the loop asks of a policy class before building it (hooks: no name is checked elsewhere) --
+    @classmethod
+    def default_options(cls, config: Any) -> dict[str, Any]:
+        """Options this policy takes from the rest of the config when ``policy.options`` leaves them out."""
+        return {}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], config: Any) -> None:
+        """Refuse options that do not fit the rest of the config: ``ValueError`` naming the key."""
+
+    @classmethod
+    def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:
+        """The ``loop_options`` values for a run: e.g. where to start, the simulator's ranges, a journal."""
+        return {}
 
     def __init__(self, *, param_space: spaces.Dict, nominal_params: dict[str, Any], seed: int,
                  direction: Direction = "maximize") -> None:

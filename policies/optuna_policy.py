@@ -76,6 +76,43 @@ class OptunaPolicy(Policy):
     (the loop's default there) stops a candidate once the signed-rank test finds it worse than the
     best trial on the same seeds at ``p_threshold``; the trial's value is its mean."""
 
+    uses_sampler = True
+    loop_options = frozenset({"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"})
+
+    @classmethod
+    def default_options(cls, config: Any) -> dict[str, Any]:
+        # the pruner's steps are what the search reports: seeds when racing, fidelity rungs otherwise
+        return {"sampler": config.policy.sampler,
+                "pruner": "wilcoxon" if config.search.repeats > 1 else "successive_halving"}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], config: Any) -> None:
+        """A pruner's steps must be what the search reports: seeds when racing, fidelity rungs otherwise."""
+        pruner, repeats = options["pruner"], config.search.repeats
+        if "p_threshold" in options and pruner not in SEED_PRUNERS:
+            raise ValueError(f"policy.options.p_threshold: value {options['p_threshold']!r} is used only by the pruner "
+                             f"{' or '.join(map(repr, SEED_PRUNERS))} (search.repeats >= 2), but the pruner is "
+                             f"{pruner!r}; allowed: remove it, or race candidates")
+        if repeats > 1 and pruner in FIDELITY_PRUNERS:
+            raise ValueError(f"policy.options.pruner: {pruner!r} prunes over fidelity rungs, but search.repeats "
+                             f"{repeats} races seeds at one fidelity; allowed: {', '.join(SEED_PRUNERS)} or none")
+        if repeats == 1 and pruner in SEED_PRUNERS:
+            raise ValueError(f"policy.options.pruner: {pruner!r} compares a candidate's seeds, but search.repeats "
+                             "is 1; allowed: search.repeats >= 2 with it, or another pruner")
+
+    @classmethod
+    def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:
+        from pathlib import Path
+
+        from ..envs import starting_points
+
+        search = config.search
+        # the search starts where a user would: at nominal and, for a simulator that declares its
+        # randomized factors, at uniform DR (the widest member of the family)
+        return {"enqueue": starting_points(env.param_space, env.nominal_params, getattr(env, "ranges", {})),
+                "sampler": config.policy.sampler, "storage_path": str(Path(run_dir) / "optuna.journal"),
+                "reduction_factor": search.eta, "max_resource": search.eta ** (search.rungs - 1)}
+
     def __init__(
         self,
         *,

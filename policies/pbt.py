@@ -56,6 +56,14 @@ class PBTPolicy(Policy):
     """
 
     learner_mode = "persistent"
+    loop_options = frozenset({"enqueue"})
+
+    @classmethod
+    def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:
+        from ..envs import starting_points
+
+        # members start at nominal and, where ranges are declared, at uniform DR
+        return {"enqueue": starting_points(env.param_space, env.nominal_params, getattr(env, "ranges", {}))}
 
     def __init__(
         self,

@@ -28,6 +28,13 @@ class UniformDR(Policy):
     module docstring) instead of a fresh learner per candidate.
     """
 
+    searches = False  # nothing to search: the budget goes to one model on fresh uniform-DR data
+    loop_options = frozenset({"range_params"})
+
+    @classmethod
+    def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:
+        return {"range_params": getattr(env, "ranges", {})}  # each declared factor uniform over its bounds
+
     def __init__(self, *, param_space, nominal_params, seed: int, range_params: Mapping[str, Any] | None = None,
                  persistent: bool = False, direction: str = "maximize") -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)

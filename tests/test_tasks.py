@@ -74,3 +74,18 @@ def test_the_classification_path_gives_the_same_numbers_as_before_tasks():
         pytest.skip(f"the baseline was made on {baseline['fingerprint']}, this is {classification_runs.fingerprint()}: "
                     "float results are comparable bit for bit only on the same build and CPU kind")
     assert classification_runs.run_all() == baseline["runs"]
+
+
+def test_every_seed_stream_is_its_own():
+    """The data streams of the search, the oracle, the figures, the refiner, the delivered model,
+    re-scoring and races never share an id (feedback_loop/seeds.py), and keep their old values."""
+    from feedback_loop import seeds
+
+    ids = {name: set(stream(1000)) for name, stream in seeds.STREAMS.items()}
+    names = list(ids)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not ids[a] & ids[b], f"streams {a} and {b} share {sorted(ids[a] & ids[b])[:3]}"
+    assert (seeds.FINAL, seeds.selection(3, 1), seeds.race(2), seeds.oracle(1)) == (
+        -2_000_000, -2_003_002, -10**12 - 2, -2)
+    assert seeds.data_seed(0, 5, 1) != seeds.data_seed(0, 5, 0) != seeds.data_seed(1, 5, 0)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-import numpy as np
 
+from ..seeds import data_seed  # noqa: F401  (re-exported: executors render a job's data with it)
 from ..types import Job, Result
 
 
@@ -35,15 +35,6 @@ class ResourceError(ValueError):
 
 class LearnerLostError(RuntimeError):
     """The persistent learner died more often than the config tolerates (the run stays resumable)."""
-
-
-def data_seed(run_seed: int, seed_id: int, shard: int = 0) -> int:
-    """Seed of a job's data; a pure function so a resumed run regenerates the same batch.
-
-    Search jobs use their candidate id; references and later stages negative ids (their own streams)."""
-    offset = seed_id + 1_000_000
-    key = [run_seed, offset, shard] if offset >= 0 else [run_seed, -offset, shard, 1]
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def shard_sizes(n: int, shards: int) -> list[int]:

@@ -23,6 +23,7 @@ import ray
 from ray.exceptions import ActorDiedError, NodeDiedError, ObjectLostError, RayActorError, RayError, RayTaskError
 
 from ..actors import GeneratorActor, LearnerActor
+from .. import seeds
 from ..config import Config
 from ..envs import RealData
 from ..tasks import Task, build_task
@@ -132,7 +133,8 @@ class RayExecutor(Executor):
         if refiner.name != "none":
             self.refiner = RefinerStage(refiner, self.run_dir, f"{self.prefix}-refiner", res.max_restarts,
                                         self.real.x_val, self.on_refiner_losses)
-            self.refiner.start(lambda params, ranges, n: self._shard(params, ranges, n, -100), self.nominal_params)
+            self.refiner.start(lambda params, ranges, n: self._shard(params, ranges, n, seeds.refiner_fit()),
+                               self.nominal_params)
 
     def close(self) -> None:
         for actor in self.generators + self.learners:
@@ -347,7 +349,8 @@ class RayExecutor(Executor):
         if self.refiner is None or not self.refiner.due(ledger.evaluations) or ledger.best is None:
             return
         best = ledger.best["candidate"]
-        ref = self._shard(best["params"], best["ranges"], self.config.refiner.fit_samples, -100 - ledger.evaluations)
+        ref = self._shard(best["params"], best["ranges"], self.config.refiner.fit_samples,
+                          seeds.refiner_fit(ledger.evaluations))
         self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
 
     def spans(self) -> list[list[tuple[int, float, float]]]:

@@ -8,6 +8,8 @@ parameters into shard files plus ``manifest.json``. The parts, one job each:
 - ``pipeline.py``: the Ray Data pipeline (render → optional refiner actor pool → write);
 - ``shardfile.py``: one shard's deterministic bytes, atomic write, checksum, reading back;
 - ``records.py``: which shards are complete (checksum records) and ``manifest.json``;
+- ``labelcounts.py``: what the manifest counts in the labels (what the task counts: classes, pixels
+  per class, or per-target statistics);
 - ``run.py``: ``generate_dataset``, which checks, resumes and runs all of the above;
 - ``reader.py``: ``ShardDataset`` (torch); Ray Data reads parquet shards with ``ray.data.read_parquet``.
 """

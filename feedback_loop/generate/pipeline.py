@@ -18,11 +18,14 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .spec import ShardPlan, shard_at
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 REFINER_CPUS = 1.0  # per refiner actor; torch runs on one thread so outputs do not depend on the pool
 
@@ -40,7 +43,8 @@ class PipelineJob:
     n: int
     shard_size: int
     fmt: str
-    num_classes: int | None
+    task: "Task"
+    """The bound task: the labels' dtype and shape, checked per shard, and what the manifest counts."""
     workers: int
     refiner: dict[str, Any] | None = None
     """``{"name", "options", "weights"}`` (weights as numpy arrays), or None."""
@@ -76,7 +80,9 @@ class RenderShards:
         (index,) = batch["id"].tolist()
         shard = self.job.shard(int(index))
         x, y = generate_batch(self.env, self.job.params, shard.count, shard.seed, self.job.ranges)
-        y = np.asarray(y, dtype=np.int64)
+        y = np.asarray(y, dtype=self.job.task.label_dtype)  # int64 classes, float32 vectors: as the task stores them
+        # A shard whose labels the task cannot train on is an error, not a file (the message names the shard).
+        self.job.task.check_labels(y, f"{self.job.sim_id} shard {shard.index} ({shard.file})")
         if self.write:
             return write_shard(self.job, shard, x, y, "")
         return {"id": np.array([shard.index]), "x": x[None], "y": y[None]}
@@ -113,7 +119,7 @@ def write_shard(job: PipelineJob, shard: ShardPlan, x: np.ndarray, y: np.ndarray
 
     data = encode_shard(x, y, job.fmt)
     write_atomic(Path(job.out) / shard.file, data)
-    record = shard_record(shard, sha256_bytes(data), len(data), y, job.num_classes)
+    record = shard_record(shard, sha256_bytes(data), len(data), y, job.task)
     write_record(Path(job.out), record)  # after the rename: a record always describes a whole file
     return {"record": np.array([json.dumps(record)]), "refiner": np.array([where])}
 

@@ -2,7 +2,7 @@
 
 It reads only the shards that ``manifest.json`` lists, and only from a complete dataset (a
 half-generated folder is refused with the command that finishes it). Ray Data needs no helper:
-``ray.data.read_parquet(DIR)`` reads a parquet dataset, samples with their shape.
+``ray.data.read_parquet(DIR)`` reads a parquet dataset, samples and array labels with their shape.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
 
 
 class ShardDataset(IterableDataset):
-    """Samples ``(x, y)`` as tensors (``x`` in the simulator's dtype, ``y`` int64), shard by shard.
+    """Samples ``(x, y)`` as tensors, shard by shard: ``x`` in the simulator's dtype and shape, ``y`` as
+    the task stores it (``manifest["sample"]``: a 0-d int64 class index, a float32 vector, an int64
+    class map).
 
     With a ``DataLoader`` of several workers, each worker reads its own shards (round robin), so
     every sample is yielded exactly once per epoch. ``shuffle=True`` shuffles the shard order and
@@ -58,7 +60,7 @@ class ShardDataset(IterableDataset):
             x, y = self._read(self.shards[int(i)])
             samples = rng.permutation(len(y)) if self.shuffle else range(len(y))
             for j in samples:
-                yield torch.from_numpy(np.array(x[j])), torch.tensor(int(y[j]))
+                yield torch.from_numpy(np.array(x[j])), torch.from_numpy(np.array(y[j]))
 
     def _read(self, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         path = self.out_dir / record["file"]

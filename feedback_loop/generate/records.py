@@ -5,9 +5,9 @@ A shard counts as complete only when its file's SHA-256 matches its record: a sm
 dataset is finished, its entry in ``manifest.json``). A run killed at any moment therefore leaves
 shards that are either complete and verified, or rewritten by the next run.
 
-``manifest.json`` is written when a run starts (``"status": "incomplete"``, the dataset's spec) and
-again when every shard is complete (``"status": "complete"``, every shard's seed, count and SHA-256);
-then ``.done/`` is removed. Both writes are atomic.
+``manifest.json`` is written when a run starts (``"status": "incomplete"``, the dataset's spec and
+task) and again when every shard is complete (``"status": "complete"``, every shard's seed, count,
+SHA-256 and label counts, and their totals); then ``.done/`` is removed. Both writes are atomic.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import UserError
+from .labelcounts import shard_counts, total_counts
 from .shardfile import TEMP_GLOB, sha256_file, write_atomic
 from .spec import DatasetSpec, ShardPlan
 
@@ -82,23 +83,29 @@ def write_record(out: Path, record: dict[str, Any]) -> None:
     write_atomic(out / DONE_DIR / f"{record['file']}.json", json.dumps(record, sort_keys=True).encode())
 
 
-def shard_record(shard: ShardPlan, sha256: str, size: int, y: np.ndarray, num_classes: int | None) -> dict[str, Any]:
-    """What the manifest says about one shard."""
-    labels = np.bincount(np.asarray(y, dtype=np.int64).ravel(), minlength=num_classes or 0)
+def shard_record(shard: ShardPlan, sha256: str, size: int, y: np.ndarray, task: Any) -> dict[str, Any]:
+    """What the manifest says about one shard: its file, seed, count, checksum and what its task
+    counts in its labels (``labelcounts.py``). ``task``: the bound ``Task`` (an int or
+    None: a classification's number of classes, as before tasks existed)."""
     return {"index": shard.index, "file": shard.file, "seed": shard.seed, "count": shard.count,
-            "sha256": sha256, "bytes": size, "label_counts": labels.tolist()}
+            "sha256": sha256, "bytes": size, **shard_counts(task, y)}
 
 
-def complete_records(out: Path, plan: Iterable[ShardPlan], saved: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
-    """The records of the shards already complete: file present and its SHA-256 as recorded."""
+def complete_records(out: Path, plan: Iterable[ShardPlan], saved: dict[str, Any] | None,
+                     counted: str | None = None) -> dict[int, dict[str, Any]]:
+    """The records of the shards already complete: file present and its SHA-256 as recorded.
+
+    ``counted``: the field the dataset's task counts its labels in (``labelcounts.count_field``); a
+    record without it (written for another task, or before tasks existed) is not complete, so the
+    shard is rewritten rather than aggregated wrongly."""
     from_manifest = {r["index"]: r for r in (saved or {}).get("shards", [])}
     done: dict[int, dict[str, Any]] = {}
     for shard in plan:
         record = _read_json(record_path(out, shard)) or from_manifest.get(shard.index)
         path = out / shard.file
         if (record and record.get("file") == shard.file and record.get("seed") == shard.seed
-                and record.get("count") == shard.count and path.is_file()
-                and sha256_file(path) == record.get("sha256")):
+                and record.get("count") == shard.count and (counted is None or counted in record)
+                and path.is_file() and sha256_file(path) == record.get("sha256")):
             done[shard.index] = record
     return done
 
@@ -123,8 +130,12 @@ def read_manifest(out: Path) -> dict[str, Any]:
 
 
 def write_manifest(out: Path, spec: DatasetSpec, plan: list[ShardPlan], sample: dict[str, Any],
-                   source: dict[str, Any], records: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Write ``manifest.json``: the spec and plan (incomplete), or with every record (complete)."""
+                   source: dict[str, Any], records: dict[int, dict[str, Any]] | None = None,
+                   task: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``manifest.json``: the spec and plan (incomplete), or with every record (complete).
+
+    ``task``: the task's ``spec()`` (saved as ``task``; None for none). The totals in ``counts`` add
+    up what the records count (``labelcounts.total_counts``)."""
     complete = records is not None and len(records) == len(plan)
     shards = ([records[s.index] for s in plan] if complete
               else [{"index": s.index, "file": s.file, "seed": s.seed, "count": s.count} for s in plan])
@@ -132,16 +143,13 @@ def write_manifest(out: Path, spec: DatasetSpec, plan: list[ShardPlan], sample: 
         "kind": MANIFEST_KIND, "manifest_version": MANIFEST_VERSION,
         "status": "complete" if complete else "incomplete",
         **spec.to_dict(),
+        **({"task": task} if task is not None else {}),
         "sample": sample, "source": source,
         "counts": {"samples": sum(s.count for s in plan), "shards": len(plan)},
         "shards": shards,
     }
     if complete:
-        labels: dict[str, int] = {}
-        for record in shards:
-            for label, count in enumerate(record["label_counts"]):
-                labels[str(label)] = labels.get(str(label), 0) + int(count)
-        manifest["counts"]["labels"] = labels
+        manifest["counts"].update(total_counts(shards))
         manifest["counts"]["bytes"] = sum(r["bytes"] for r in shards)
     write_atomic(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     if complete:

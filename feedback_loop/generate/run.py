@@ -11,12 +11,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
+from .labelcounts import count_field
 from .pipeline import PipelineJob
 from .sources import GenerateInputError, Source, check_source
 from .spec import DEFAULT_SHARD_SIZE, FORMATS, DatasetSpec, plan_shards
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 
 @dataclass
@@ -53,7 +57,7 @@ def generate_dataset(source: Source, out: str | Path, n: int, *, shard_size: int
     version = simulator_version(env, source.sim_id)
     check_source(source, env, version)
     seed = int(seed if seed is not None else source.seed if source.seed is not None else 0)
-    sample = _sample_info(env, source, seed)
+    sample, task = _sample_info(env, source, seed)
     refiner = _load_refiner(source, sample) if source.refiner else None
     spec = DatasetSpec(simulator={"id": source.sim_id, "kwargs": source.sim_kwargs, "version": version},
                        params=source.params, ranges=source.ranges, seed=seed, n=n, shard_size=shard_size,
@@ -62,22 +66,22 @@ def generate_dataset(source: Source, out: str | Path, n: int, *, shard_size: int
     out = Path(out)
     saved = prepare_out_dir(out, spec)
     remove_temp_files(out)
-    done = complete_records(out, plan, saved)
+    done = complete_records(out, plan, saved, count_field(task))
     pending = [s.index for s in plan if s.index not in done]
     if saved is None or saved.get("status") != "complete" or pending:
-        write_manifest(out, spec, plan, sample, source.origin)  # says "incomplete" until the last shard
+        write_manifest(out, spec, plan, sample, source.origin, task=task.spec())  # "incomplete" until the last shard
     placements: list[dict[str, Any]] = []
     if pending:
         job = PipelineJob(
             out=str(out), sim_id=source.sim_id, sim_kwargs=source.sim_kwargs, params=source.params,
             ranges=source.ranges, seed=seed, n=n, shard_size=shard_size, fmt=fmt,
-            num_classes=sample["num_classes"], workers=workers or 0, refiner_workers=refiner_workers,
+            task=task, workers=workers or 0, refiner_workers=refiner_workers,
             refiner=None if refiner is None else {k: refiner[k] for k in ("name", "options", "weights")})
         _write_pending(job, plan, pending, done, placements, refiner_gpus, progress, ray_address, on_shard)
-        manifest = write_manifest(out, spec, plan, sample, source.origin, done)
+        manifest = write_manifest(out, spec, plan, sample, source.origin, done, task=task.spec())
     else:
         manifest = saved if saved and saved.get("status") == "complete" else write_manifest(
-            out, spec, plan, sample, source.origin, done)
+            out, spec, plan, sample, source.origin, done, task=task.spec())
     return GenerateResult(out, manifest, pending, len(plan) - len(pending), time.perf_counter() - start, placements)
 
 
@@ -161,16 +165,33 @@ def _check_sizes(n: int, shard_size: int, fmt: str, seed: int | None, workers: i
         raise UserError(f"--refiner-gpus {refiner_gpus}: must be 0 or more")
 
 
-def _sample_info(env: Any, source: Source, seed: int) -> dict[str, Any]:
-    """Shape and dtype of one sample, from two rendered here (also a quick check that rendering works)."""
+def _sample_info(env: Any, source: Source, seed: int) -> tuple[dict[str, Any], "Task"]:
+    """Shape and dtype of one sample and its label, from two rendered here (also a quick check that
+    rendering works), and the task the labels serve, bound to them.
+
+    The task is the run's (``--from``) or the params file's when it names one, else the simulator's
+    declared task; ``num_classes`` is recorded only for a task with classes."""
+    import numpy as np
+
     from ..envs.generation import generate_batch
+    from ..tasks import TaskError, build_task, declared_task
 
     try:
         x, y = generate_batch(env, source.params, 2, seed, source.ranges)
     except (ValueError, TypeError) as err:
         raise GenerateInputError(f"{source.sim_id} cannot render these parameters: {err}") from None
-    return {"x_shape": list(x.shape[1:]), "x_dtype": str(x.dtype), "y_dtype": "int64",
-            "num_classes": getattr(env, "num_classes", None)}
+    try:
+        task = build_task(source.task) if source.task is not None else declared_task(env)
+        task.bind(env, np.asarray(y))  # fills in only what the spec leaves open (a segmentation's map shape)
+    except (TaskError, ImportError) as err:
+        which = f"task {source.task.get('name')!r}" if isinstance(source.task, dict) else "its declared task"
+        raise GenerateInputError(f"{source.label}: {source.sim_id}'s labels do not fit {which} "
+                                 f"(the labels of 2 samples checked as data.real): {err}") from None
+    sample = {"x_shape": list(x.shape[1:]), "x_dtype": str(x.dtype), "y_shape": list(task.label_shape()),
+              "y_dtype": np.dtype(task.label_dtype).name}
+    if hasattr(task, "num_classes"):  # classification, segmentation: classes to count
+        sample["num_classes"] = task.num_classes
+    return sample, task
 
 
 def _load_refiner(source: Source, sample: dict[str, Any]) -> dict[str, Any]:

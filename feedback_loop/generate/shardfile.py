@@ -1,5 +1,9 @@
 """One shard on disk: deterministic bytes (npz or parquet), atomic writes, SHA-256, reading back.
 
+Labels are stored as the task gives them: a class index per sample (a plain column in parquet), or
+an array per sample (a regression's float vector, a segmentation's class map), which parquet holds,
+as it holds the samples, in Arrow's fixed-shape tensor type.
+
 The same arrays always give the same bytes: the npz writer fixes every zip timestamp (``np.savez``
 stamps the current time), and the parquet writer uses fixed options (no timestamps are written).
 A shard is written to a hidden temp file and renamed into place, so a killed writer leaves either
@@ -41,14 +45,39 @@ def _encode_parquet(x: np.ndarray, y: np.ndarray) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # Arrow's canonical fixed-shape tensor type: pyarrow and ray.data.read_parquet both give the
-    # samples back with their shape, (N, *sample_shape), without any help.
-    x = np.ascontiguousarray(x)
-    column = (pa.FixedShapeTensorArray.from_numpy_ndarray(x) if x.ndim > 1 else pa.array(x))
-    table = pa.table({"x": column, "y": pa.array(np.asarray(y))})
+    table = pa.table({"x": _column(x), "y": _column(y)})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, row_group_size=max(1, len(x)), **PARQUET_OPTIONS)
     return sink.getvalue().to_pybytes()
+
+
+def _column(array: np.ndarray) -> "pa.Array":
+    """An Arrow column of one value per row: plain for scalars (a class index), else Arrow's canonical
+    fixed-shape tensor type, so that pyarrow and ``ray.data.read_parquet`` both give the array back
+    with its shape, ``(N, *per_row_shape)``, without any help (samples, label vectors, label maps)."""
+    import pyarrow as pa
+
+    array = np.ascontiguousarray(array)
+    if array.size and array.strides != _c_strides(array):
+        # C-contiguous with an odd stride on a size-1 axis (e.g. x[:, None]): Arrow would record a
+        # permutation it then cannot read back; a copy has the plain strides.
+        array = array.copy(order="C")
+    return pa.FixedShapeTensorArray.from_numpy_ndarray(array) if array.ndim > 1 else pa.array(array)
+
+
+def _c_strides(array: np.ndarray) -> tuple[int, ...]:
+    """The strides a freshly allocated C-ordered array of this shape and dtype has."""
+    strides, step = [], array.itemsize
+    for size in reversed(array.shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+def _array(table: "pa.Table", name: str) -> np.ndarray:
+    """Column ``name`` of a shard's table as numpy, with its per-row shape when it is a tensor column."""
+    column = table.column(name).combine_chunks()
+    return column.to_numpy_ndarray() if hasattr(column, "to_numpy_ndarray") else column.to_numpy(zero_copy_only=False)
 
 
 TEMP_GLOB = ".*.tmp"
@@ -93,6 +122,4 @@ def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    column = table.column("x").combine_chunks()
-    x = column.to_numpy_ndarray() if hasattr(column, "to_numpy_ndarray") else column.to_numpy(zero_copy_only=False)
-    return x, table.column("y").to_numpy()
+    return _array(table, "x"), _array(table, "y")

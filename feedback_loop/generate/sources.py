@@ -7,6 +7,7 @@ The params file is the format ``feedback-loop export`` writes (YAML or JSON)::
     intervals: {...}   # informative only, ignored here
     ranges: {...}      # optional: per-sample uniform ranges {name: [low, high]}
     seed: <int>        # optional
+    task: {name: ..., options: {...}}   # optional: the task the labels serve (default: the simulator's)
     source: {...}      # optional, copied into the manifest
 
 Every problem a user can fix is a ``GenerateInputError``: one line naming the file, the key, the
@@ -54,6 +55,9 @@ class Source:
     origin: dict[str, Any] = field(default_factory=dict)
     """Where the parameters came from (copied into the manifest as ``source``)."""
     refiner: RefinerSource | None = None
+    task: dict[str, Any] | None = None
+    """The task's spec (``{"name", "options"}``, as a run's ``summary.json`` records it), or None: the
+    simulator's declared task."""
     label: str = "params"
     """How error messages name the source, e.g. ``--params params.yaml``."""
 
@@ -89,8 +93,14 @@ def load_params_file(path: str | Path) -> Source:
     kwargs = simulator.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise GenerateInputError(f"--params {str(path)!r}: simulator.kwargs must be a mapping, got {kwargs!r}")
+    task = document.get("task")
+    if isinstance(task, str):  # a task's name alone
+        task = {"name": task}
+    if task is not None and not (isinstance(task, dict) and isinstance(task.get("name"), str)):
+        raise GenerateInputError(f"--params {str(path)!r}: task must be a task name or a mapping with a string "
+                                 f"name (and options), got {task!r}")
     return Source(sim_id=simulator["id"], sim_kwargs=kwargs, params=params, ranges=document.get("ranges") or None,
-                  seed=seed, version=simulator.get("version"), label=f"--params {path}",
+                  seed=seed, version=simulator.get("version"), task=task, label=f"--params {path}",
                   origin={"params_file": str(path.resolve()), **({"source": document["source"]}
                                                                  if document.get("source") else {})})
 
@@ -126,7 +136,7 @@ def load_run_dir(run_dir: str | Path, with_refiner: bool) -> Source:
                                      f"{'present' if weights.is_file() else 'missing'}); leave out --refiner")
         refiner = RefinerSource(config.refiner.name, dict(config.refiner.options), weights)
     return Source(sim_id=config.simulator.id, sim_kwargs=dict(config.simulator.kwargs), params=params,
-                  ranges=ranges or None, seed=config.seed, version=None,
+                  ranges=ranges or None, seed=config.seed, version=None, task=summary.get("task"),
                   origin={"run_dir": str(run_dir.resolve()), "mlflow_run_id": summary.get("mlflow_run_id"),
                           "policy": summary.get("policy")}, refiner=refiner, label=f"--from {run_dir}")
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import seeds
 from ..optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
 from ..tasks import Task, build_task
 from ..types import Outcome
@@ -194,7 +195,7 @@ class TaskLearner:
         """Forget the persistent model: the next step starts a fresh one, seeded ``learner.seed +
         member`` (a population's members start from different models)."""
         self.model, self.optimizer, self.generator = None, None, None
-        self._fresh_seed = self.init_seed + int(member)
+        self._fresh_seed = seeds.member_model(self.init_seed, int(member))
 
     def _new_persistent_model(self, generator_seed: int, model_seed: int | None = None) -> None:
         self.model = self.new_model(model_seed)

@@ -45,7 +45,7 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
                   fresh_epochs=config.final.fresh_epochs, objective=ledger.objective,
                   deliver=(lambda winner: widen_candidate(winner, config.final.widen, policy.param_space, range_params))
                   if config.final.widen else None)
-    if config.policy.name == "uniform" and config.budget.train_samples:
+    if not policy.searches and config.budget.train_samples:
         # uniform DR needs no search: the whole budget goes into one model on fresh uniform-DR data
         whole = Fidelity(max(1, config.budget.train_samples // final.epochs), final.epochs)
         return StagedScheduler(None, ledger.ranking, **{**stages, "candidates": 0}, final=whole,

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import seeds
 from ..policies import Policy
 from ..types import Candidate, Fidelity, Job, Outcome, Result
 from .base import Budget, Scheduler
 
-RACE_SEED_ID = -10**12  # repeat k's data seed is RACE_SEED_ID - k for every candidate (never a candidate's)
-RACE_MODEL_SEED = 5000  # repeat k's learner starts from learner.seed + RACE_MODEL_SEED + k
+RACE_SEED_ID = seeds.RACE  # repeat k's data stream is RACE_SEED_ID - k for every candidate (never a candidate's)
+RACE_MODEL_SEED = seeds.RACE_MODEL_OFFSET  # repeat k's learner starts from learner.seed + RACE_MODEL_SEED + k
 
 
 def race_job(candidate: Candidate, fidelity: Fidelity, k: int, learner_seed: int) -> Job:
     """Repeat ``k`` of ``candidate``: the same data seed and learner seed as every other candidate's."""
-    return Job(candidate, fidelity, seed_id=RACE_SEED_ID - k, model_seed=learner_seed + RACE_MODEL_SEED + k,
+    return Job(candidate, fidelity, seed_id=seeds.race(k), model_seed=seeds.race_model(learner_seed, k),
                repeat=k)
 
 

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .. import seeds
 from ..types import Candidate, Fidelity, Job, Objective, Outcome, Result
 from .base import Scheduler
 
-FINAL_SEED_ID = -2_000_000  # data seed of the delivered model (negative: never a candidate id)
-
-
-def selection_seed_id(candidate_id: int, k: int) -> int:
-    """Data seed of the ``k``-th re-scoring of a candidate: below the final model's, never shared."""
-    return FINAL_SEED_ID - 1 - 1000 * candidate_id - k  # k < 1000 (selection.seeds is at most 100)
+FINAL_SEED_ID = seeds.FINAL  # data stream of the delivered model (negative: never a candidate id)
+selection_seed_id = seeds.selection  # data stream of a candidate's k-th re-scoring
 
 
 class StagedScheduler(Scheduler):
@@ -69,7 +66,7 @@ class StagedScheduler(Scheduler):
                 return []
             self.selected = self.deliver(winner) if self.deliver else winner
             self.queue.append(Job(self.selected, self.final, seed_id=FINAL_SEED_ID, with_test=True,
-                                  model_seed=self.learner_seed + 1000, stage="final",
+                                  model_seed=seeds.final_model(self.learner_seed), stage="final",
                                   fresh_epochs=self.fresh_epochs))
         jobs, self.queue = self.queue[:free], self.queue[free:]
         return jobs
@@ -81,7 +78,7 @@ class StagedScheduler(Scheduler):
             self.rescored[candidate.id] = []
             for k in range(self.seeds):
                 self.queue.append(Job(candidate, self.top, seed_id=selection_seed_id(candidate.id, k),
-                                      model_seed=self.learner_seed + 1 + k, stage="selection"))
+                                      model_seed=seeds.selection_model(self.learner_seed, k), stage="selection"))
 
     def _winner(self) -> Candidate | None:
         """The shortlisted candidate with the best mean re-scored validation score (a maximized score: a
