@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 HEIGHT, WIDTH = 36, 60  # MPIIGaze's normalized eye patch
-CHUNK = 64  # samples composed at once: small enough for the intermediates to stay in cache
+CHUNK = 64  # samples composed at once on a CPU: small enough for the intermediates to stay in cache
 EYE_TO_IRIS = 2.0  # eyeball radius / iris radius (about 12 mm / 6 mm)
 FISSURE_HALF_WIDTH = 1.25  # half-width of the lid opening / eyeball radius (about 15 mm / 12 mm)
 UPPER_SHARE = 0.6  # share of the opening above the eyeball centre when looking straight ahead
@@ -205,8 +205,9 @@ def render_eyes(params: dict[str, torch.Tensor], sensor: Sensor | None = None) -
         offset = (0.5 - 0.5 * gain + sensor.brightness.float().view(-1, 1, 1))
         noise = sensor.noise.float().view(-1, 1, 1)
     out = torch.empty(n, HEIGHT, WIDTH, dtype=torch.float32, device=device)
-    for start in range(0, n, CHUNK):
-        sl = slice(start, min(n, start + CHUNK))
+    chunk_size = CHUNK if device.type == "cpu" else n  # a GPU wants few, large launches, not cache-sized ones
+    for start in range(0, n, chunk_size):
+        sl = slice(start, min(n, start + chunk_size))
         chunk = out[sl]
         _compose({k: x[sl] for k, x in terms.items()}, chunk)
         if sensor is not None:
