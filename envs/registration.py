@@ -5,6 +5,7 @@ import gymnasium as gym
 BUILTIN_ENVS = {
     "feedback_loop/GaussianMixture-v0": "feedback_loop.envs.gaussian_mixture:GaussianMixtureEnv",
     "feedback_loop/Digits-v0": "feedback_loop.envs.digits.env:DigitsEnv",
+    "feedback_loop/Shapes-v0": "feedback_loop.envs.shapes.env:ShapesEnv",
     "feedback_loop/Gaze-v0": "feedback_loop.envs.gaze.env:GazeEnv",
 }
 
