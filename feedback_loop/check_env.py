@@ -2,10 +2,11 @@
 
 Runs gymnasium's ``check_env`` and this project's contract checks (``feedback_loop.envs.checker``)
 on a simulator named by a gymnasium id or a ``module:Class`` path (found from the current folder
-first, as in a config), and prints the task it serves with its label spec (``task: regression (score
-mae, lower is better), labels float32 of shape (2,) (pitch, yaw)``), then ``ok <check>``, ``FAIL <check>: <what is wrong> — <how to fix>``,
-``skip <check>: ...`` (a check that needs a failed one) or ``warn <check>: ...``. Exit status: 0 when
-every check passes, 2 otherwise (or when the simulator cannot be built at all).
+first, as in a config). Prints first the task it serves with its label spec (``task: regression
+(score mae, lower is better), labels float32 of shape (2,) (pitch, yaw)``), then ``ok <check>``,
+``FAIL <check>: <what is wrong> — <how to fix>``, ``skip <check>: ...`` (a check that needs a failed
+one) or ``warn <check>: ...``. Exit status: 0 when every check passes, 2 otherwise (or when the
+simulator cannot be built at all).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def label_spec(task: Any) -> str:
 def add_command(sub: "argparse._SubParsersAction") -> None:
     parser = sub.add_parser(
         "check-env", help="check a simulator against gymnasium and the simulator contract",
-        description="Check a simulator: gymnasium's check_env plus the feedback-loop contract (param_space, "
+        description="Check a simulator: say which task it serves and its label spec (dtype, per-sample shape, "
+        "classes or targets), then run gymnasium's check_env plus the feedback-loop contract (param_space, "
         "nominal values, params respected, determinism per seed, label in info, batch vs repeated reset, "
         "bad params rejected, real data). Prints one line per check (ok / FAIL / skip / warn); "
         "exits 0 when every check passes, 2 otherwise.")

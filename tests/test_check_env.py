@@ -1,12 +1,16 @@
-"""``feedback-loop check-env TARGET``: every contract check, one line each; exit 0 when all pass, else 2."""
+"""``feedback-loop check-env TARGET``: the task served, then every contract check, one line each; exit 0 when all
+pass, else 2."""
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
+from gymnasium import spaces
 
 from feedback_loop.cli import main
+from feedback_loop.envs import Simulator
 from feedback_loop.envs.checker import CHECKS, check_simulator
 
 
@@ -128,3 +132,42 @@ def test_distribution_mismatch_passes_one_distribution_and_names_a_shifted_class
     assert shifted is not None and shifted.startswith("class 2 samples from sample_batch and 500 resets differ (feature 1")
     share = distribution_mismatch(*draw(500), *draw(500, p=[0.6, 0.2, 0.2]), 3, names)
     assert share is not None and share.startswith("class 0 is ") and "of 500 resets" in share
+
+
+class LineSim(Simulator):
+    """A tiny regression simulator: noisy lines labelled with their (slope, offset)."""
+
+    task = "regression"
+    label_names = ("slope", "offset")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.param_space = spaces.Dict({"noise": spaces.Box(0.0, 1.0, shape=(), dtype=np.float32),
+                                        "spread": spaces.Box(0.1, 2.0, shape=(), dtype=np.float32)})
+        self.nominal_params = {"noise": 0.1, "spread": 1.0}
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(8,), dtype=np.float32)
+
+    def sample_batch(self, params, n, seed):
+        p = self.check_params(params, n)
+        rng = np.random.default_rng(seed)
+        spread = np.broadcast_to(np.asarray(p["spread"], dtype=np.float64), (n,))
+        label = rng.uniform(-1.0, 1.0, size=(n, 2)) * spread[:, None]
+        noise = np.broadcast_to(np.asarray(p["noise"], dtype=np.float64), (n,))
+        x = label[:, :1] * np.linspace(0.0, 1.0, 8) + label[:, 1:] + noise[:, None] * rng.standard_normal((n, 8))
+        return x.astype(np.float32), label.astype(np.float32)
+
+def test_a_regression_simulator_reports_its_task_and_label_spec(capsys):
+    code, lines, _ = check_env(capsys, "tests.test_check_env:LineSim", "--samples", "100")
+    assert code == 0, "\n".join(lines)
+    assert lines[0] == "task: regression (score mae, lower is better), labels float32 of shape (2,) (slope, offset)"
+    assert statuses(lines) == {check.name: "ok" for check in CHECKS}
+
+
+def test_the_task_line_names_classes_and_says_when_labels_were_not_checked(capsys):
+    _, lines, _ = check_env(capsys, "feedback_loop/GaussianMixture-v0", "--samples", "100")
+    assert lines[0] == "task: classification (score accuracy, higher is better), labels int64 of shape (), 2 classes"
+    from feedback_loop.check_env import task_line
+
+    assert task_line(None, {"task": "fail"}) is None  # the FAIL line says why
+    assert task_line(None, {"task": "ok", "labels_in_range": "skip"}).endswith(
+        "labels not described (labels_in_range did not pass)")
