@@ -25,6 +25,7 @@ from .ledger import Ledger
 from .preflight import PreparedRun, build_policy, prepare_run
 from .progress import ProgressBar
 from .schedulers import build_scheduler, fidelities
+from .topology import Topology
 from .tracking import MlflowLogger, make_tracker, resolve_tracking_uri
 from .types import Candidate, Outcome, Result
 
@@ -78,8 +79,7 @@ class LoopRunner:
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.policy = build_policy(self.prepared, self.run_dir)
-        self.persistent = self.policy.learner_mode == "persistent"
-        self.members = max(1, int(getattr(self.policy, "members", 1))) if self.persistent else 1  # > 1: a population
+        self.topology = Topology.of(self.policy)  # fresh models per candidate, or persistent members
         self.scheduler = build_scheduler(cfg, self.policy, self.ledger, self._elapsed,
                                          getattr(self.prepared.env, "ranges", {}))
         self.tracker = make_tracker(self.tracking_uri, cfg.tracking.experiment or cfg.name)
@@ -106,9 +106,8 @@ class LoopRunner:
 
             self.executor = (self.executor or RayExecutor)(
                 cfg, self.real, input_shape=self.prepared.input_shape, task=self.prepared.task,
-                persistent=self.persistent, run_id=self.run_id, run_dir=self.run_dir,
-                nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses,
-                **({"members": self.members} if self.members > 1 else {}))
+                topology=self.topology, run_id=self.run_id, run_dir=self.run_dir,
+                nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses)
         if self.saved is None:
             self._checkpoint()
 
@@ -138,11 +137,8 @@ class LoopRunner:
             self.executor.close()
 
     def _run_jobs(self, stop: StopRequest) -> None:
-        if self.members > 1:  # a population: every member's learner from the state paired with the checkpoint
-            states = {m: self.checkpointer.load_file(member_field(m)) for m in range(self.members)}
-            self.executor.start(states[0], member_states=states)
-        else:
-            self.executor.start(self.checkpointer.load_file("weights_file") if self.persistent else None)
+        # persistent members start from the states paired with the checkpoint (none per candidate)
+        self.executor.start(self.topology.initial_states(self.checkpointer))
         self._fill()
         self._checkpoint()
         while self.executor.in_flight():
@@ -189,13 +185,11 @@ class LoopRunner:
             result.outcome.train_samples = job.fidelity.train_samples
         entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
             "job": job.key, "rung": job.rung, "repeat": job.repeat, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
-            **({"member": job.member, "generation": job.candidate.info.get("generation")} if self.members > 1 else {})})
+            **self.topology.history_fields(job)})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
-            report.save_delivered(self.run_dir, result.state, self.prepared, job, result.outcome.metrics.get("best_epoch"))
-        elif result.state:
-            self.checkpointer.stage(member_field(job.member), result.state)
-            if improved:  # model selection on validation, as for any learner
-                self.checkpointer.stage("best_weights_file", result.state)
+            report.save_delivered(self.run_dir, result.state, self.prepared, job.candidate, job.fidelity,
+                                  job.fresh_epochs, result.outcome.metrics.get("best_epoch"))
+        self.topology.keep_state(self.checkpointer, result, improved)
         return entry
 
     def _log_unlogged(self) -> None:
@@ -230,19 +224,15 @@ class LoopRunner:
         self._started = None
         summary = report.summarize(self.config, self.ledger, self.scheduler, self.prepared.task)
         report.add_intervals(summary, self.env)
-        population = self.members > 1
-        if self.final_scores:  # the oracle trained as the delivered model is; a persistent model tested
-            summary.update(report.final_scores(self.executor, self.env, fidelities(self.config)[1], self.checkpointer,
-                                               self.persistent and not population,
-                                               self.config.final.fresh_epochs and not self.persistent,
-                                               self.prepared.task.score))
-        if population:  # the population's delivered state (its policy's `deliver`), lineage and schedule
-            summary.update(report.deliver_population(self.run_dir, self.checkpointer, self.prepared, self.ledger,
-                                                     self.policy, self.executor if self.final_scores else None))
+        if self.final_scores:  # the oracle, trained as the delivered model is
+            summary.update(report.oracle_scores(self.executor, self.env, fidelities(self.config)[1],
+                                                self.config.final.fresh_epochs and not self.topology.persistent,
+                                                self.prepared.task.score))
+        # a persistent run delivers a state it reached (a per-candidate run's final stage has delivered)
+        summary.update(self.topology.deliver(self.run_dir, self.checkpointer, self.prepared, self.ledger, self.policy,
+                                             self.executor if self.final_scores else None))
+        if "population" in summary:  # members, lineage and schedule
             self.tracker.log_population(summary["population"])
-        elif self.persistent:  # a persistent policy delivers the model it trained, at its best validation score
-            summary.update(report.deliver_persistent(self.run_dir, self.checkpointer, self.prepared, self.ledger,
-                                                     summary.get("test_score")))
         summary.update({
             "wall_seconds": round(self.ledger.elapsed_seconds, 3), "mlflow_tracking_uri": self.tracking_uri,
             "mlflow_experiment_id": self.tracker.experiment_id, "mlflow_run_id": self.mlflow_run_id,

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from . import seeds
-from .checkpoint import Checkpointer, atomic_write, member_field
+from .checkpoint import Checkpointer, atomic_write
 from .delivery import MODEL_FILE, save_model
 from .config import Config
 from .executors import Executor, LearnerLostError
@@ -28,29 +28,24 @@ BEST_WEIGHTS_FILE = "best_learner_weights.npz"  # a copy of the persistent learn
 ORACLE_SEEDS = seeds.ORACLE_REPEATS  # the oracle score is averaged over this many data seeds
 
 
-def final_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, checkpointer: Checkpointer,
-                 persistent: bool, fresh_epochs: bool = False, score: str = "accuracy") -> dict[str, float | None]:
-    """A persistent model's test score (at its best validation score), and the oracle's scores by
-    training the same learner on the simulator's true parameters, where it knows them (references,
-    not counted in ``train_samples``). A failure here leaves that score None, never the run.
-    """
+def oracle_scores(executor: Executor, env: gym.Env, fidelity: Fidelity, fresh_epochs: bool = False,
+                  score: str = "accuracy") -> dict[str, float | None]:
+    """The oracle's validation and test scores: the same learner trained as the delivered model is, on
+    the simulator's true parameters, where it knows them (references, not counted in ``train_samples``).
+    A failure here leaves a score None, never the run."""
     scores: dict[str, float | None] = {"oracle_score": None, "oracle_test_score": None}
-    if persistent and checkpointer.files.get("best_weights_file"):
-        try:
-            scores["test_score"] = executor.test_score(checkpointer.load_file("best_weights_file"))
-        except Exception as err:  # a dead learner: report without this score
-            logger.warning("the persistent model could not be tested: %s", err)
     oracle = env.oracle_params() if hasattr(env, "oracle_params") else None
-    if oracle is not None:
-        for k in range(ORACLE_SEEDS):
-            executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=seeds.oracle(k), with_test=True,
-                                fresh_epochs=fresh_epochs))
-    oracle_results = []
+    if oracle is None:
+        return scores
+    for k in range(ORACLE_SEEDS):
+        executor.submit(Job(Candidate(id=-1 - k, params=oracle), fidelity, seed_id=seeds.oracle(k), with_test=True,
+                            fresh_epochs=fresh_epochs))
     try:
         results = executor.drain()
     except LearnerLostError as err:  # the scores stay None; the run and its summary stand
         logger.warning("final scoring stopped: %s", err)
         results = []
+    oracle_results = []
     for result in results:
         if not result.outcome.ok:
             logger.warning("an oracle scoring run failed: %s", result.outcome.error)
@@ -129,30 +124,16 @@ def add_intervals(summary: dict[str, Any], env: gym.Env) -> None:
         summary[f"{key}_intervals"] = intervals(ranges, params) if ranges and params else None
 
 
-def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, job: Job,
-                   best_epoch: int | None = None) -> None:
-    """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``);
-    with fresh epochs, which epoch's weights they are."""
+def save_delivered(run_dir: Path, weights: dict[str, Any], prepared: Any, candidate: Candidate, fidelity: Fidelity,
+                   fresh_epochs: bool = False, best_epoch: int | None = None) -> None:
+    """``model.npz``: the delivered model's weights and what rebuilds it (``feedback_loop.load_model``),
+    with the parameters it trained at and, with fresh epochs, which epoch's weights they are."""
     learner = prepared.config.learner
     save_model(run_dir / MODEL_FILE, weights, model=learner.model, hidden=learner.hidden,
                input_shape=prepared.input_shape, task=prepared.task, input_scale=learner.input_scale,
-               simulator=prepared.config.simulator.id, params=job.candidate.params, ranges=job.candidate.ranges,
-               samples=job.fidelity.samples, epochs=job.fidelity.epochs,
-               **({"fresh_epochs": True, "best_epoch": best_epoch} if job.fresh_epochs else {}))
-
-
-def deliver_persistent(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger,
-                       test_score: float | None) -> dict[str, Any]:
-    """A persistent policy's delivered model: its state at the best validation score, as ``model.npz``."""
-    if not checkpointer.files.get("best_weights_file") or ledger.best is None:
-        return {}
-    copy_best_weights(run_dir, checkpointer)
-    best = Candidate.from_dict(ledger.best["candidate"])
-    save_delivered(run_dir, checkpointer.load_file("best_weights_file"), prepared,
-                   Job(best, Fidelity(ledger.samples_generated, prepared.config.learner.persistent_epochs),
-                       seed_id=best.id, stage="final"))
-    return {"delivered_val_score": ledger.best_score, "delivered_test_score": test_score,
-            "model_file": MODEL_FILE}
+               simulator=prepared.config.simulator.id, params=candidate.params, ranges=candidate.ranges,
+               samples=fidelity.samples, epochs=fidelity.epochs,
+               **({"fresh_epochs": True, "best_epoch": best_epoch} if fresh_epochs else {}))
 
 
 def delivered_diagnostics(run_dir: Path, real: Any, task: Any) -> tuple[dict[str, Any], Any]:
@@ -176,49 +157,8 @@ def delivered_diagnostics(run_dir: Path, real: Any, task: Any) -> tuple[dict[str
     return fields, task.diagnostics_figure(found, title="the delivered model on the real test half")
 
 
-def deliver_population(run_dir: Path, checkpointer: Checkpointer, prepared: Any, ledger: Ledger, policy: Any,
-                       executor: Executor | None) -> dict[str, Any]:
-    """A population's delivered model, tested on the test half when ``executor`` is given, and the
-    population's report (members, lineage, parameter schedule) for ``summary.json``.
-
-    The policy's ``deliver`` says which state: ``best_state``, the state with the best validation
-    score any member reached (kept as ``best_weights_file``, as a persistent learner's), or
-    ``best_member``, the latest state of the member with the best validation score at the end."""
-    population = policy.report()
-    out: dict[str, Any] = {"population": population, "delivered_member": None}
-    if getattr(policy, "deliver", "best_member") == "best_state" and ledger.best is not None:
-        candidate = Candidate.from_dict(ledger.best["candidate"])
-        field, member, score = "best_weights_file", candidate.member, ledger.best_score
-        params, step = candidate.params, candidate.info.get("generation")
-    else:
-        member = policy.best_member()
-        if member is None:
-            return out
-        field, score = member_field(member), population["members"][member]["latest_score"]
-        params = population["members"][member]["params"]
-        step = max((e["generation"] for e in population["schedule"]  # the generation of its latest scored step
-                    if e["member"] == member and e["score"] is not None), default=None)
-    if not checkpointer.files.get(field):
-        return out
-    if field == "best_weights_file":
-        copy_best_weights(run_dir, checkpointer)
-    state = checkpointer.load_file(field)
-    test_score = None
-    if executor is not None:
-        try:
-            test_score = executor.test_score(state)
-        except Exception as err:  # a dead learner: report without this score
-            logger.warning("the delivered member could not be tested: %s", err)
-    save_delivered(run_dir, state, prepared,
-                   Job(Candidate(id=-1, params=params, member=member),
-                       Fidelity(ledger.samples_generated, prepared.config.learner.persistent_epochs),
-                       seed_id=-1, stage="final", member=member or 0))
-    return {**out, "delivered_member": member, "delivered_generation": step, "delivered_val_score": score,
-            "delivered_test_score": test_score, "test_score": test_score, "model_file": MODEL_FILE}
-
-
 def copy_best_weights(run_dir: Path, checkpointer: Checkpointer) -> None:
-    """A stable name for a persistent policy's delivered model."""
+    """A stable name for a persistent policy's delivered state (``best_learner_weights.npz``)."""
     name = checkpointer.files.get("best_weights_file")
     if name:
         source = run_dir / name

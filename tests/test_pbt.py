@@ -185,11 +185,12 @@ def ray_config(evaluations: int, *extra: str, interval: int = 2):
 def test_exploit_copies_the_full_training_state_between_ray_learners(ray_session, tmp_path):
     """The same check as in process, across two learner actors (the state travels through the driver)."""
     from feedback_loop.executors.ray_pool import RayExecutor
+    from feedback_loop.topology import Topology
 
     prepared = prepare_run(ray_config(4))
     executor = RayExecutor(prepared.config, prepared.real, input_shape=prepared.input_shape,
-                           task=prepared.task, persistent=True, run_id="pbt-copy", run_dir=tmp_path,
-                           nominal_params=prepared.env.nominal_params, members=2)
+                           task=prepared.task, topology=Topology(persistent=True, members=2), run_id="pbt-copy",
+                           run_dir=tmp_path, nominal_params=prepared.env.nominal_params)
     executor.start()
     try:
         assert len(executor.learners) == 2

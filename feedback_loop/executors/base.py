@@ -2,9 +2,8 @@
 whether they run in Ray actors on a cluster or in this process.
 
 Contract (``Executor``):
-- ``start(initial_state, member_states)``: bring up workers; a persistent executor's learner starts
-  from ``initial_state`` (a resumed run) or from scratch (None); a population's member ``m`` from
-  ``member_states[m]`` (member 0 may also come as ``initial_state``).
+- ``start(states)``: bring up workers; a persistent executor's member ``m`` starts from ``states[m]`` (a
+  resumed run) or from scratch (missing or None); per candidate there are no states.
 - ``capacity``: how many jobs the executor wants in flight (so the next data renders while
   learners train).
 - ``submit(job)``: queue a job; never blocks on its data or its training.
@@ -15,7 +14,7 @@ Contract (``Executor``):
   member ``copy_from``, and ``take_copies()`` hands such copied-in states to the checkpoint.
 - ``in_flight()``: jobs submitted, not yet returned, oldest first (they go into the checkpoint).
 - ``cancel()``: drop everything in flight and return those jobs (to be redone on resume).
-- ``test_score(state)``: test accuracy of a persistent model state (None without a test set).
+- ``test_score(state)``: the task's test score of a persistent model state (None without a test set).
 - ``close()``: release every worker.
 """
 
@@ -63,9 +62,8 @@ class Executor(abc.ABC):
         """Jobs wanted in flight."""
 
     @abc.abstractmethod
-    def start(self, initial_state: dict[str, Any] | None = None,
-              member_states: dict[int, dict[str, Any] | None] | None = None) -> None:
-        """Bring up the workers (a persistent learner from ``initial_state``, or fresh)."""
+    def start(self, states: dict[int, dict[str, Any] | None] | None = None) -> None:
+        """Bring up the workers (persistent member ``m`` from ``states[m]``, or fresh)."""
 
     @abc.abstractmethod
     def submit(self, job: Job) -> None:
@@ -85,7 +83,7 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def test_score(self, state: dict[str, Any]) -> float | None:
-        """Test accuracy of a persistent learner's state (None when there is no test set)."""
+        """The task's test score of a persistent learner's state (None when there is no test set)."""
 
     def take_copies(self) -> dict[int, dict[str, Any] | None]:
         """Members whose learner took another member's state since the last call, with that state

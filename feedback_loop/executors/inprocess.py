@@ -19,6 +19,7 @@ from ..learners import TaskLearner
 from ..tasks import Task
 from ..types import Job, Outcome, Result
 from .base import Executor, data_seed, job_shards
+from .supervisor import MemberStates
 
 
 class InProcessExecutor(Executor):
@@ -33,9 +34,8 @@ class InProcessExecutor(Executor):
         self.learner = TaskLearner(learner, input_shape, task,
                                    real=(real.x_val, real.y_val, real.x_test, real.y_test))
         self._queue: list[Job] = []
-        self._states: dict[int, dict[str, Any]] = {}  # persistent member -> its last returned state
+        self.members = MemberStates()  # persistent member -> its last returned state
         self._holding: int | None = None  # the member whose model the learner holds right now
-        self._copies: dict[int, dict[str, Any] | None] = {}
 
     @classmethod
     def for_run(cls, prepared: Any, **options: Any) -> "InProcessExecutor":
@@ -48,38 +48,29 @@ class InProcessExecutor(Executor):
     def capacity(self) -> int:
         return self._capacity
 
-    def start(self, initial_state: dict[str, Any] | None = None,
-              member_states: dict[int, dict[str, Any] | None] | None = None) -> None:
-        self._states = {m: state for m, state in (member_states or {}).items() if state}
-        if initial_state:
-            self._states[0] = initial_state
+    def start(self, states: dict[int, dict[str, Any] | None] | None = None) -> None:
+        self.members = MemberStates(0, states)
         self._holding = None
 
     def submit(self, job: Job) -> None:
         if job.kind == "step" and job.copy_from is not None:  # exploit, as the Ray executor does it
-            state = self._states.get(job.copy_from)
-            if state:
-                self._states[job.member] = state
-            else:
-                self._states.pop(job.member, None)
-            self._copies[job.member] = state
+            job = self.members.exploit(job)
             if self._holding == job.member:
                 self._holding = None
-            job = dataclasses.replace(job, copy_from=None)
         self._queue.append(job)
 
     def _hold(self, member: int) -> None:
         """One learner serves every member: it takes the member's last state when another one held it."""
         if self._holding != member:
-            if member in self._states:
-                self.learner.set_state(self._states[member])
+            state = self.members.get(member)
+            if state:
+                self.learner.set_state(state)
             else:
                 self.learner.reset(member)
             self._holding = member
 
     def take_copies(self) -> dict[int, dict[str, Any] | None]:
-        copies, self._copies = self._copies, {}
-        return copies
+        return self.members.take_copies()
 
     def wait(self, timeout: float = 0.0) -> list[Result]:
         if not self._queue:
@@ -104,7 +95,8 @@ class InProcessExecutor(Executor):
                 if not outcome.ok:  # as on Ray: the member goes on from its last good state
                     return Result(job, outcome)
                 state = self.learner.get_state()
-                self._states[job.member], self._holding = state, job.member
+                self.members.record(job.member, state)
+                self._holding = job.member
                 return Result(job, outcome, state)
             self._holding = None  # a fresh model moves torch's global generator
             final = job.stage == "final"
