@@ -70,3 +70,25 @@ def test_a_stopped_run_resumes_to_the_same_result(tmp_path, monkeypatch, task, p
     assert trace(tmp_path / "stopped") == trace(tmp_path / "straight")
     assert (resumed["best_score"], resumed["delivered_test_score"], resumed["train_samples"]) == (
         straight["best_score"], straight["delivered_test_score"], straight["train_samples"])
+
+
+def test_the_segmentation_example_runs_through_the_cli(tmp_path):
+    """``examples/shapes.yaml`` on the real command line (Ray actors, an MLflow store), on a small budget."""
+    import json
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedback_loop.cli", "run", "examples/shapes.yaml", "--run-dir", str(run_dir),
+         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
+         "--set", "budget.train_samples=8000", "--set", "learner.samples=500", "--set", "policy.options.interval=2"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["evaluations"] == 16
+    assert (summary["task"]["name"], summary["score_name"]) == ("segmentation", "miou")
+    assert 0.0 <= summary["delivered_test_score"] <= 1.0
+    assert len(summary["delivered_test_diagnostics"]["per_class_iou"]) == 3
+    assert "miou (higher is better; task segmentation)" in proc.stdout
+    assert (run_dir / "delivered_diagnostics.png").is_file() and (run_dir / "model.npz").is_file()

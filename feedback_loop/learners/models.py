@@ -42,14 +42,15 @@ def build_cnn(input_shape: tuple[int, ...], outputs: int, hidden: int = 128) -> 
 
 def build_fcn(input_shape: tuple[int, ...], outputs: int, hidden: int = 32) -> nn.Module:
     """A small fully convolutional net for dense prediction: 3×3 convs dilated 1, 2 and 4 (a 15-pixel
-    receptive field at full resolution), then a 1×1 conv to ``outputs`` channels per pixel."""
+    receptive field at full resolution), each with batch norm (without it, a thin class such as the
+    Shapes-v0 ellipses was never learned), then a 1×1 conv to ``outputs`` channels per pixel."""
     if len(input_shape) != 3:
         raise ValueError(f"learner.model='fcn' needs image inputs of shape (C, H, W); got {input_shape}")
     channels = input_shape[0]
     return nn.Sequential(
-        nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2), nn.ReLU(),
-        nn.Conv2d(hidden, hidden, 3, padding=4, dilation=4), nn.ReLU(),
+        nn.Conv2d(channels, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+        nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2), nn.BatchNorm2d(hidden), nn.ReLU(),
+        nn.Conv2d(hidden, hidden, 3, padding=4, dilation=4), nn.BatchNorm2d(hidden), nn.ReLU(),
         nn.Conv2d(hidden, outputs, 1),
     )
 
