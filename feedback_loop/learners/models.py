@@ -2,7 +2,7 @@
 
 A builder takes ``(input_shape, outputs)``: ``outputs`` is the task's (``Task.outputs()``): the number
 of classes of a classification, the number of targets of a regression, the classes per pixel of a
-segmentation. ``mlp`` and ``cnn`` output ``(N, outputs)``; ``fcn`` outputs ``(N, outputs, H, W)``.
+segmentation. ``mlp``, ``cnn`` and ``convnet`` output ``(N, outputs)``; ``fcn`` outputs ``(N, outputs, H, W)``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,23 @@ def build_cnn(input_shape: tuple[int, ...], outputs: int, hidden: int = 128) -> 
     )
 
 
+def build_convnet(input_shape: tuple[int, ...], outputs: int, hidden: int = 128) -> nn.Module:
+    """A small CNN for larger images (e.g. 36×60 eye patches): three 3×3 conv + 2×2 pool stages (16, 32,
+    64 channels), then two dense layers; cheap enough to train on a CPU in minutes."""
+    if len(input_shape) != 3:
+        raise ValueError(f"learner.model='convnet' needs image inputs of shape (C, H, W); got {input_shape}")
+    channels, height, width = input_shape
+    if height < 8 or width < 8:
+        raise ValueError(f"learner.model='convnet' needs images of at least 8×8 pixels; got {input_shape}")
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(64 * (height // 8) * (width // 8), hidden), nn.ReLU(),
+        nn.Linear(hidden, outputs),
+    )
+
+
 def build_fcn(input_shape: tuple[int, ...], outputs: int, hidden: int = 32) -> nn.Module:
     """A small fully convolutional net for dense prediction: 3×3 convs dilated 1, 2 and 4 (a 15-pixel
     receptive field at full resolution), each with batch norm (without it, a thin class such as the
@@ -55,7 +72,8 @@ def build_fcn(input_shape: tuple[int, ...], outputs: int, hidden: int = 32) -> n
     )
 
 
-BUILTIN_MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": build_cnn, "fcn": build_fcn}
+BUILTIN_MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": build_cnn, "convnet": build_convnet,
+                                                       "fcn": build_fcn}
 
 
 def resolve_model_builder(name: str) -> ModelBuilder:
