@@ -22,10 +22,18 @@ from .simulators import make_simulator
 
 
 def train_and_test(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, learner: LearnerConfig,
-                   num_classes: int, seed: int) -> float:
-    """Test accuracy of the learner trained from scratch (init and minibatch seed ``seed``) on ``(x, y)``."""
-    task = TaskLearner(asdict(learner), tuple(x.shape[1:]), num_classes, real=(x_test, y_test, None, None))
-    return task.evaluate(x, y, seed=seed).score
+                   task: Any, seed: int) -> float:
+    """The task's test score (accuracy for a classification, given as its number of classes) of the
+    learner trained from scratch (init and minibatch seed ``seed``) on ``(x, y)``."""
+    trained = TaskLearner(asdict(learner), tuple(x.shape[1:]), task, real=(x_test, y_test, None, None))
+    return trained.evaluate(x, y, seed=seed).score
+
+
+def run_task(env: Any, y_real: np.ndarray) -> Any:
+    """The task the simulator declares, bound to its real labels (classification unless it says otherwise)."""
+    from .tasks import task_for
+
+    return task_for(None, None, env, y_real)
 
 
 def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, ranges: dict | None,
@@ -36,7 +44,7 @@ def _synthetic_accuracy(sim_id: str, sim_kwargs: dict, params: dict | None, rang
     x, y = generate_batch(env, params, config.samples, seed + seeds.BENCH_DATA_OFFSET, ranges)
     real = env.real_data()
     x_eval, y_eval = (real.x_test, real.y_test) if split == "test" else (real.x_val, real.y_val)
-    return train_and_test(x, y, x_eval, y_eval, config, env.num_classes, seed)
+    return train_and_test(x, y, x_eval, y_eval, config, run_task(env, real.y_val), seed)
 
 
 @ray.remote(num_cpus=1)
@@ -54,7 +62,7 @@ def real_test_accuracy(sim_id: str, sim_kwargs: dict, learner: dict[str, Any], s
     env = make_simulator(sim_id, sim_kwargs)
     real = env.real_data()
     return train_and_test(real.x_val, real.y_val, real.x_test, real.y_test, LearnerConfig(**learner),
-                          env.num_classes, seed)
+                          run_task(env, real.y_val), seed)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -89,3 +89,19 @@ def test_every_seed_stream_is_its_own():
     assert (seeds.FINAL, seeds.selection(3, 1), seeds.race(2), seeds.oracle(1)) == (
         -2_000_000, -2_003_002, -10**12 - 2, -2)
     assert seeds.data_seed(0, 5, 1) != seeds.data_seed(0, 5, 0) != seeds.data_seed(1, 5, 0)
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["task=segmentation"], ["data.real:", "segmentation takes a class per pixel"]),
+    (["task=regression", "policy.name=adr"], ["policy.options:", "t_high", "minimize"]),
+    (["task.options={score: rmse}"], ["task.options:", "without task.name"]),
+    (["task=counting"], ["task.name: unknown task 'counting'"]),
+    (["simulator.id=feedback_loop/Shapes-v0", "learner.model=mlp"], ["learner.model:", "segmentation", "expected (2, 3, 16, 16)"]),
+])
+def test_a_task_the_run_cannot_serve_is_refused_by_name(overrides, expected):
+    from feedback_loop.config import ConfigError, load_config
+    from feedback_loop.preflight import prepare_run
+
+    with pytest.raises(ConfigError) as err:
+        prepare_run(load_config("examples/gaussian_mixture.yaml", ["tracking.tracking_uri=none", *overrides]))
+    assert all(part in str(err.value) for part in expected), str(err.value)
