@@ -79,3 +79,30 @@ def widest_params(param_space: Any, nominal: Mapping[str, Any], ranges: Mapping[
     for spec in ranges.values():
         params[spec.width], params[spec.position] = 1.0, 0.5
     return params
+
+
+FactorTable = Mapping[str, tuple]  # name -> (unit, low, high, nominal low, nominal high, meaning)
+
+
+def factor_ranges(factors: FactorTable) -> dict[str, RangeParam]:
+    """The ``RangeParam`` of every factor of a table, its parameters named ``<factor>_position``/``_width``."""
+    return {name: RangeParam(f"{name}_position", f"{name}_width", low, high)
+            for name, (_, low, high, *_rest) in factors.items()}
+
+
+def factor_space(factors: FactorTable, scalars: Mapping[str, tuple] | None = None) -> tuple[Any, dict[str, float]]:
+    """``param_space`` and the nominal setting of a factor table: a position and a width in [0, 1] per
+    factor (nominal: its nominal interval), and each scalar ``name -> (unit, low, high, nominal, meaning)``."""
+    from gymnasium import spaces
+
+    def box(low: float, high: float) -> spaces.Box:
+        return spaces.Box(low=np.float32(low), high=np.float32(high), shape=(), dtype=np.float32)
+
+    entries: dict[str, Any] = {}
+    nominal: dict[str, float] = {}
+    for name, spec in factor_ranges(factors).items():
+        entries[spec.position], entries[spec.width] = box(0.0, 1.0), box(0.0, 1.0)
+        nominal[spec.position], nominal[spec.width] = spec.encode(*factors[name][3:5])
+    for name, (_, low, high, value, _) in (scalars or {}).items():
+        entries[name], nominal[name] = box(low, high), value
+    return spaces.Dict(entries), nominal

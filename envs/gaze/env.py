@@ -24,7 +24,7 @@ import torch
 from gymnasium import spaces
 
 from ..base import RealData, Simulator
-from ..ranges import RangeParam
+from ..ranges import RangeParam, factor_ranges, factor_space
 from .render import EYE_INPUTS, HEIGHT, WIDTH, Sensor, render_eyes
 
 # name -> (unit, physical lower bound, physical upper bound, nominal low, nominal high, meaning)
@@ -56,25 +56,12 @@ FACTORS: dict[str, tuple[str, float, float, float, float, str]] = {
     "noise": ("std in [0, 1] units", 0.0, 0.15, 0.01, 0.03, "independent Gaussian pixel noise"),
 }
 
-RANGES: dict[str, RangeParam] = {
-    name: RangeParam(f"{name}_position", f"{name}_width", lo, hi) for name, (_, lo, hi, _, _, _) in FACTORS.items()
-}
-
-
-
-def _box(low: float, high: float) -> spaces.Box:
-    return spaces.Box(low=np.float32(low), high=np.float32(high), shape=(), dtype=np.float32)
+RANGES: dict[str, RangeParam] = factor_ranges(FACTORS)
 
 
 def build_param_space() -> tuple[spaces.Dict, dict[str, float]]:
     """``param_space`` (a position and a width per factor, each in [0, 1]) and the nominal setting."""
-    entries: dict[str, spaces.Space] = {}
-    nominal: dict[str, float] = {}
-    for name, (_, _, _, nlo, nhi, _) in FACTORS.items():
-        spec = RANGES[name]
-        entries[spec.position], entries[spec.width] = _box(0.0, 1.0), _box(0.0, 1.0)
-        nominal[spec.position], nominal[spec.width] = spec.encode(nlo, nhi)
-    return spaces.Dict(entries), nominal
+    return factor_space(FACTORS)
 
 
 class GazeEnv(Simulator):

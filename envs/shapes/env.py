@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..base import RealData, Simulator
-from ..ranges import RangeParam
+from ..ranges import RangeParam, factor_ranges, factor_space
 
 SIDE = 16  # image side in pixels
 MAX_OBJECTS = 2  # every image has 1 or 2 objects, with equal probability
@@ -52,27 +52,12 @@ SCALARS: dict[str, tuple[str, float, float, float, str]] = {
     "p_ellipse": ("probability", 0.0, 1.0, 0.5, "probability that an object is an ellipse (else a rectangle)"),
 }
 
-RANGES: dict[str, RangeParam] = {
-    name: RangeParam(f"{name}_position", f"{name}_width", lo, hi) for name, (_, lo, hi, _, _, _) in FACTORS.items()
-}
-
-
-def _box(low: float, high: float) -> spaces.Box:
-    return spaces.Box(low=np.float32(low), high=np.float32(high), shape=(), dtype=np.float32)
+RANGES: dict[str, RangeParam] = factor_ranges(FACTORS)
 
 
 def build_param_space() -> tuple[spaces.Dict, dict[str, float]]:
     """The parameter space and the nominal setting (a naive first guess: big, bright, clean shapes)."""
-    entries: dict[str, spaces.Space] = {}
-    nominal: dict[str, float] = {}
-    for name, (_, _, _, nlo, nhi, _) in FACTORS.items():
-        spec = RANGES[name]
-        entries[spec.position], entries[spec.width] = _box(0.0, 1.0), _box(0.0, 1.0)
-        nominal[spec.position], nominal[spec.width] = spec.encode(nlo, nhi)
-    for name, (_, lo, hi, nom, _) in SCALARS.items():
-        entries[name] = _box(lo, hi)
-        nominal[name] = nom
-    return spaces.Dict(entries), nominal
+    return factor_space(FACTORS, SCALARS)
 
 
 def _upsample_matrix(coarse: int, fine: int) -> np.ndarray:
