@@ -56,9 +56,12 @@ TPE = ["policy.name=optuna", "policy.options={}", "learner.epochs=3", "search.ru
        "selection.candidates=2", "selection.seeds=1", "final.fresh_epochs=true", "final.epochs=10"]
 
 
+OVERRIDES: list[str] = []  # --set, applied to every setting after its own
+
+
 def config(seed: int, budget: int, extra: list[str]):
     return load_config(ROOT / "examples/gaze.yaml", [f"seed={seed}", f"policy.seed={seed}", f"learner.seed={seed}",
-                                                     f"budget.train_samples={budget}", *extra])
+                                                     f"budget.train_samples={budget}", *extra, *OVERRIDES])
 
 
 def stream(prepared: Any, params: dict, ranges: dict | None, budget: int, seed: int) -> float:
@@ -81,7 +84,10 @@ def stream(prepared: Any, params: dict, ranges: dict | None, budget: int, seed: 
     return float(learner.test_score())
 
 
-def oracle(prepared: Any, seed: int, epochs: tuple[int, ...] = (10, 20, 40)) -> dict[str, Any]:
+ORACLE_EPOCHS = (10, 20, 40)  # --oracle-epochs
+
+
+def oracle(prepared: Any, seed: int) -> dict[str, Any]:
     """The CNN trained on the labelled validation half; epochs chosen by 3-fold CV inside it."""
     import dataclasses
 
@@ -95,7 +101,7 @@ def oracle(prepared: Any, seed: int, epochs: tuple[int, ...] = (10, 20, 40)) -> 
                               real=(real.x_val[held], real.y_val[held], None, None))
         return learner.evaluate(real.x_val[train], real.y_val[train], seed=seed).score
 
-    cv = {e: float(np.mean([fit(train, held, e) for train, held in folds])) for e in epochs}
+    cv = {e: float(np.mean([fit(train, held, e) for train, held in folds])) for e in ORACLE_EPOCHS}
     chosen = min(cv, key=cv.get)
     # trained on the whole validation half; the test half in the learner's scoring slot: its score is the test MAE
     learner = TaskLearner({**dataclasses.asdict(cfg.learner), "epochs": chosen}, prepared.input_shape, prepared.task,
@@ -142,7 +148,15 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of " + ", ".join(SETTINGS))
     parser.add_argument("--run-dir", default="runs/gaze-bench")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    parser.add_argument("--picture", default=str(ROOT / "docs" / "gaze_refined.png"),
+                        help="where the raw / refined / target eyes picture goes (default: %(default)s)")
+    parser.add_argument("--oracle-epochs", default="10,20,40", help="the oracle's epochs to choose from by CV")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every setting (repeatable), e.g. learner.samples=500")
     args = parser.parse_args()
+    global ORACLE_EPOCHS
+    OVERRIDES.extend(args.set)
+    ORACLE_EPOCHS = tuple(int(e) for e in args.oracle_epochs.split(","))
     settings = [s for s in args.settings.split(",") if s]
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
@@ -173,7 +187,7 @@ def main() -> None:
         out[f"{setting}_test_mae_per_seed"] = [round(v, 4) for v in per_seed]
     picture = root / "loop_refined-seed0" / "refinement_grid.png"
     if picture.is_file():
-        shutil.copy(picture, ROOT / "docs" / "gaze_refined.png")
+        shutil.copy(picture, args.picture)
     if "loop_test_mae" in out and "oracle_test_mae" in out:
         out["loop_over_oracle"] = round(out["loop_test_mae"] / out["oracle_test_mae"], 3)
     best_loop = min((out[k] for k in ("loop_test_mae", "pbt_test_mae") if k in out), default=None)

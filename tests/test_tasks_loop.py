@@ -36,8 +36,13 @@ def config(task: str, policy: str, evaluations: int = 4, *extra: str):
         f"name={task}-{policy}", "selection.seeds=1", *options, *extra])
 
 
-@pytest.mark.parametrize("policy", list(POLICIES))
-@pytest.mark.parametrize("task", list(TASKS))
+# the default suite runs one per-candidate and one population policy per task; `-m slow` runs them all
+QUICK = {("regression", "optuna"), ("regression", "pbt"), ("segmentation", "random"), ("segmentation", "adr")}
+
+
+@pytest.mark.parametrize("task,policy", [
+    pytest.param(task, policy, marks=() if (task, policy) in QUICK else pytest.mark.slow)
+    for task in TASKS for policy in POLICIES])
 def test_every_policy_runs_the_task_and_keeps_the_best_in_its_direction(tmp_path, task, policy):
     summary = in_process(config(task, policy), tmp_path / "run").run(progress=False)
     assert summary["status"] == "finished", summary.get("errors")
@@ -53,7 +58,7 @@ def test_every_policy_runs_the_task_and_keeps_the_best_in_its_direction(tmp_path
 
 
 @pytest.mark.parametrize("task,policy", [("regression", "optuna"), ("regression", "pbt"), ("segmentation", "adr"),
-                                         ("segmentation", "reinforce")])
+                                         pytest.param("segmentation", "reinforce", marks=pytest.mark.slow)])
 def test_a_stopped_run_resumes_to_the_same_result(tmp_path, monkeypatch, task, policy):
     import feedback_loop.loop as loop_module
 
