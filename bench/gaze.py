@@ -153,9 +153,12 @@ def main() -> None:
     parser.add_argument("--oracle-epochs", default="10,20,40", help="the oracle's epochs to choose from by CV")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every setting (repeatable), e.g. learner.samples=500")
+    parser.add_argument("--refiner-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for loop_refined only (repeatable), e.g. refiner.fit_samples=500")
     args = parser.parse_args()
     global ORACLE_EPOCHS
     OVERRIDES.extend(args.set)
+    REFINER.extend(args.refiner_set)
     ORACLE_EPOCHS = tuple(int(e) for e in args.oracle_epochs.split(","))
     settings = [s for s in args.settings.split(",") if s]
     unknown = sorted(set(settings) - set(SETTINGS))

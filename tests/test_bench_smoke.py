@@ -40,8 +40,9 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
     "gaze.py": (["--seeds", "1", "--train-samples", "2400", "--run-dir", "{tmp}/run", "--oracle-epochs", "1",
                  "--picture", "{tmp}/refined.png", "--tracking-uri", "sqlite:///{tmp}/mlflow.db", "--set", "learner.samples=200", "--set", "final.epochs=2",
                  "--set", "learner.hidden=8",
-                 "--set", "refiner.options={steps: 2, pretrain_refiner_steps: 2, pretrain_disc_steps: 2, channels: 4, "
-                          "blocks: 1, input_scale: 1.0}", "--set", "refiner.fit_samples=100"], "loop_refined_test_mae"),
+                 "--refiner-set", "refiner.options={steps: 2, pretrain_refiner_steps: 2, pretrain_disc_steps: 2, "
+                                  "channels: 4, blocks: 1, input_scale: 1.0}", "--refiner-set", "refiner.fit_samples=100"],
+                "loop_refined_test_mae"),
     "digits_efficacy.py": (["--budget", "2", "--seeds", "1", "--top-k", "1", "--run-dir", "{tmp}/run",
                             "--set", "learner.samples=200", "--set", "learner.epochs=1"], "loop_test_acc"),
     "digits_errors.py": (["--run", "{tmp}/run", "--uniform-samples", "300", "--synthetic", "500", "--out", "{tmp}/figures"],
