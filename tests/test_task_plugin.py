@@ -93,18 +93,13 @@ resources:
 
 
 def hidden_real_data(folder: Path) -> None:
-    """The user's "real" recordings: amplitudes 2 to 2.5, frequencies 1 to 1.5, more noise (the
-    simulator's nominal ranges do not cover them)."""
-    rng = np.random.default_rng(7)
-    t = np.linspace(0.0, 1.0, 16)
+    """The user's "real" recordings, as ``.npz`` with float ``y``: the hidden setting of
+    ``tests.task_sims.SignalSim`` (the same waves as my_signals.py draws; amplitudes 2 to 2.5,
+    frequencies 1 to 1.5, more noise, which the nominal ranges do not cover)."""
+    from tests.task_sims import SignalSim
 
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        amplitude, frequency = rng.uniform(2.0, 2.5, n), rng.uniform(1.0, 1.5, n)
-        x = amplitude[:, None] * np.sin(2 * np.pi * frequency[:, None] * t) + 0.2 * rng.standard_normal((n, 16))
-        return x.astype(np.float32), np.stack([amplitude, frequency], 1).astype(np.float32)
-
-    (x, y), (x_test, y_test) = draw(300), draw(300)
-    np.savez(folder / "real.npz", x=x, y=y, x_test=x_test, y_test=y_test)
+    real = SignalSim().real_data()
+    np.savez(folder / "real.npz", x=real.x_val, y=real.y_val, x_test=real.x_test, y_test=real.y_test)
 
 
 def cli(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
