@@ -84,24 +84,29 @@ def stream(prepared: Any, params: dict, ranges: dict | None, budget: int, seed: 
     return float(learner.test_score())
 
 
-ORACLE_EPOCHS = (10, 20, 40)  # --oracle-epochs
+ORACLE_EPOCHS = (10, 20, 40, 80, 160)  # --oracle-epochs
 
 
 def oracle(prepared: Any, seed: int) -> dict[str, Any]:
-    """The CNN trained on the labelled validation half; epochs chosen by 3-fold CV inside it."""
+    """The CNN trained on the labelled validation half; epochs chosen by 3-fold CV inside it.
+
+    Each fold trains one model through the candidate epoch counts in turn and scores it on the held-out
+    fold at each (early stopping's curve, one training per fold), so a long schedule costs one run."""
     import dataclasses
 
     from sklearn.model_selection import KFold
 
     real, cfg = prepared.real, prepared.config
     folds = list(KFold(3, shuffle=True, random_state=0).split(real.x_val))
-
-    def fit(train, held, e):
-        learner = TaskLearner({**dataclasses.asdict(cfg.learner), "epochs": e}, prepared.input_shape, prepared.task,
-                              real=(real.x_val[held], real.y_val[held], None, None))
-        return learner.evaluate(real.x_val[train], real.y_val[train], seed=seed).score
-
-    cv = {e: float(np.mean([fit(train, held, e) for train, held in folds])) for e in ORACLE_EPOCHS}
+    curves: dict[int, list[float]] = {e: [] for e in ORACLE_EPOCHS}
+    for train, held in folds:
+        learner = TaskLearner({**dataclasses.asdict(cfg.learner), "seed": seed}, prepared.input_shape,
+                              prepared.task, real=(real.x_val[held], real.y_val[held], None, None))
+        done = 0
+        for e in ORACLE_EPOCHS:
+            curves[e].append(learner.step(real.x_val[train], real.y_val[train], e - done).score)
+            done = e
+    cv = {e: float(np.mean(v)) for e, v in curves.items()}
     chosen = min(cv, key=cv.get)
     # trained on the whole validation half; the test half in the learner's scoring slot: its score is the test MAE
     learner = TaskLearner({**dataclasses.asdict(cfg.learner), "epochs": chosen}, prepared.input_shape, prepared.task,
@@ -150,7 +155,7 @@ def main() -> None:
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     parser.add_argument("--picture", default=str(ROOT / "docs" / "gaze_refined.png"),
                         help="where the raw / refined / target eyes picture goes (default: %(default)s)")
-    parser.add_argument("--oracle-epochs", default="10,20,40", help="the oracle's epochs to choose from by CV")
+    parser.add_argument("--oracle-epochs", default="10,20,40,80,160", help="the oracle's epochs to choose from by CV")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every setting (repeatable), e.g. learner.samples=500")
     parser.add_argument("--refiner-set", action="append", default=[], metavar="KEY=VALUE",
@@ -159,7 +164,7 @@ def main() -> None:
     global ORACLE_EPOCHS
     OVERRIDES.extend(args.set)
     REFINER.extend(args.refiner_set)
-    ORACLE_EPOCHS = tuple(int(e) for e in args.oracle_epochs.split(","))
+    ORACLE_EPOCHS = tuple(sorted(int(e) for e in args.oracle_epochs.split(",")))
     settings = [s for s in args.settings.split(",") if s]
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
