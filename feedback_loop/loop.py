@@ -90,7 +90,8 @@ class LoopRunner:
             dump_config(cfg, self.run_dir / CONFIG_FILE)
             self.run_id, self.status = uuid.uuid4().hex[:8], "running"
             task = self.prepared.task  # tagged, so that runs of one task and score are found together
-            tags = {"task": task.name, "score_name": task.score, "score_direction": task.direction, **self.extra_tags}
+            tags = {"task": task.name, "score_name": task.score, "score_direction": task.direction, **self.extra_tags,
+                    **({"config_warnings": "\n".join(self.prepared.warnings)} if self.prepared.warnings else {})}
             self.mlflow_run_id = self.tracker.start_run(cfg, self.run_id, self.run_dir, tags)
         else:
             self.run_id, self.mlflow_run_id = self.saved["run_id"], self.saved["mlflow_run_id"]
@@ -237,6 +238,7 @@ class LoopRunner:
             "wall_seconds": round(self.ledger.elapsed_seconds, 3), "mlflow_tracking_uri": self.tracking_uri,
             "mlflow_experiment_id": self.tracker.experiment_id, "mlflow_run_id": self.mlflow_run_id,
             "run_dir": str(self.run_dir.resolve()),
+            "warnings": list(self.prepared.warnings),  # settings that did nothing (config_rules), [] when none
             "status": "finished" if summary.get("delivered_val_score") is not None else "failed",
         })
         diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.task)

@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import logging
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import gymnasium
 import numpy as np
 
 from .config import Config, ConfigError, coerce_value
+from .config_rules import check_rules, refuse_said_elsewhere
 from .envs import RealData
 from .imports import ImportPathError
 from .policies import POLICIES, SAMPLERS
@@ -47,6 +48,7 @@ class PreparedRun:
     input_shape: tuple[int, ...]  # real x_val.shape[1:]
     task: Task  # what is learned and scored, bound to the simulator and the real labels
     policy_options: dict[str, Any]  # validated/coerced constructor kwargs for make_policy(config.policy.name, ...)
+    warnings: list[str] = field(default_factory=list)  # config_rules' warned settings, one line each
 
     @property
     def num_classes(self) -> int | None:
@@ -90,8 +92,6 @@ def _policy_kwargs(policy: str, options: Any, path: str) -> dict[str, Any]:
             raise ConfigError(f"{path}.{key}: unknown option for policy {policy!r}; "
                               f"allowed: {_choices(allowed) or 'no options'}")
         kwargs[key] = coerce_value(value, hints.get(key, Any), f"{path}.{key}")
-    if "sampler" in kwargs:  # optuna's sampler may also come through the options
-        _check_name(f"{path}.sampler", "sampler", kwargs["sampler"], SAMPLERS)
     return kwargs
 
 
@@ -176,18 +176,8 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
     from .schedulers import fidelities, reserve, rung_fidelities
 
     persistent = POLICIES[config.policy.name].learner_mode_for(policy_kwargs) == "persistent"
-    search = config.search
-    for path, value in (("search.rungs", search.rungs), ("search.repeats", search.repeats)):
-        if persistent and value > 1:
-            raise ConfigError(f"{path}: value {value} needs a per-candidate policy; policy "
-                              f"{config.policy.name!r} trains one persistent model (allowed: 1)")
-    if search.repeats > 1 and search.rungs > 1:
-        raise ConfigError(f"search.repeats: value {search.repeats} races candidates at one fidelity, but "
-                          f"search.rungs is {search.rungs}; allowed: search.repeats 1, or search.rungs 1")
+    search = config.search  # rungs and repeats against the topology: config_rules.RULES
     _check_policy_options(config.policy.name, policy_kwargs, config)
-    if persistent and config.final.widen:  # harmless, so not refused: a benchmark sets it for every policy
-        logger.warning("final.widen: value %s is ignored: it widens a searched winner, and policy %r trains one "
-                       "persistent model and delivers it", config.final.widen, config.policy.name)
     budget, kept = config.budget.train_samples, reserve(config)
     cheapest = rung_fidelities(fidelities(config)[0], config.search.rungs, config.search.eta)[0].train_samples
     searches = not persistent and POLICIES[config.policy.name].searches
@@ -198,7 +188,9 @@ def _check_search(config: Config, policy_kwargs: dict[str, Any]) -> None:
                           f"final model take {kept}, {what} {first}; allowed: >= {kept + first} "
                           "(or lower selection.* / final.*)")
     evaluations = config.budget.evaluations
-    if evaluations is not None and searches and evaluations < search.repeats:
+    # uniform DR races too when the budget counts evaluations (its one-model path needs train_samples)
+    races = not persistent and (searches or not budget)
+    if evaluations is not None and races and evaluations < search.repeats:
         raise ConfigError(f"budget.evaluations: value {evaluations} cannot finish one race of search.repeats "
                           f"{search.repeats} seeds; allowed: >= {search.repeats}")
 
@@ -235,10 +227,12 @@ def prepare_run(config: Config) -> PreparedRun:
     policy = config.policy
     _check_name("policy.name", "policy", policy.name, POLICIES)
     _check_name("policy.sampler", "sampler", policy.sampler, SAMPLERS)
+    warnings = check_rules(config)  # settings that do nothing or conflict (config_rules.RULES)
     kwargs = _with_defaults(policy.name, _policy_kwargs(policy.name, policy.options, "policy.options"), config)
     per_policy: dict[str, dict[str, Any]] = {}
     for name, options in config.policy_options.items():
         _check_name(f"policy_options.{name}", "policy", name, POLICIES)
+        refuse_said_elsewhere(options, f"policy_options.{name}")
         # compare keeps the base sampler and the pruner that fits the search
         per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
     _check_refiner(config, None)
@@ -267,5 +261,7 @@ def prepare_run(config: Config) -> PreparedRun:
     for name, options in per_policy.items():
         _construct_policy(name, options, f"policy_options.{name}", env, policy.seed, task)
     _check_model(config, real, input_shape, task)
+    for line in warnings:  # once per run, before anything starts
+        logger.warning(line)
     return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, task=task,
-                       policy_options=kwargs)
+                       policy_options=kwargs, warnings=warnings)

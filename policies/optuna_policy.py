@@ -77,7 +77,8 @@ class OptunaPolicy(Policy):
     best trial on the same seeds at ``p_threshold``; the trial's value is its mean."""
 
     uses_sampler = True
-    loop_options = frozenset({"storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"})
+    # sampler: from policy.sampler (one way to say it)
+    loop_options = frozenset({"sampler", "storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"})
 
     @classmethod
     def default_options(cls, config: Any) -> dict[str, Any]:

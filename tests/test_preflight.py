@@ -35,14 +35,15 @@ def refused(path: str, overrides: list[str], *needles: str) -> str:
 BAD = [
     (["policy.name=foo"], ["policy.name:", "'foo'", "adr, adversarial, optuna, pbt, random, reinforce, uniform"]),
     (["policy.sampler=foo"], ["policy.sampler:", "'foo'", "cmaes, gp, qmc, random, tpe"]),
-    (["policy.options={bogus: 1}"], ["policy.options.bogus:", "policy 'optuna'", "allowed: p_threshold, pruner, sampler"]),
+    (["policy.options={bogus: 1}"], ["policy.options.bogus:", "policy 'optuna'", "allowed: p_threshold, pruner"]),
     (["policy.name=reinforce", "policy.options={population: abc}"],
      ["policy.options.population:", "expected int, got str 'abc'"]),
     (["policy.name=reinforce", "policy.options={population: 0}"],
      ["policy.options:", "population must be at least 1, got 0"]),
     (["policy.name=adr", "policy.options={t_low: 0.9, t_high: 0.1}"], ["policy.options:", "t_low 0.9 is above t_high 0.1"]),
     (["policy.options={storage_path: x.journal}"], ["policy.options.storage_path:", "set by the loop"]),
-    (["policy.options={sampler: nope}"], ["policy.options.sampler:", "'nope'", "tpe"]),
+    (["policy.options={sampler: cmaes}"], ["policy.options.sampler:", "'cmaes'", "set policy.sampler instead"]),
+    (["policy_options={optuna: {sampler: gp}}"], ["policy_options.optuna.sampler:", "'gp'", "set policy.sampler instead"]),
     (["policy.name=uniform", "policy.options={population: 3}"], ["policy.options.population:", "allowed: persistent"]),
     (["policy.name=uniform", "policy.options={persistent: true}", "search.rungs=3"],
      ["search.rungs: value 3 needs a per-candidate policy"]),
@@ -85,7 +86,7 @@ def test_preflight_itself_checks_what_loading_already_refuses():
 def test_final_widen_with_a_persistent_policy_passes_with_a_warning_that_it_is_ignored(caplog):
     with caplog.at_level("WARNING", logger="feedback_loop.preflight"):
         prepare_run(load_config(GM, ["policy.name=adr", "final.widen=0.5"]))
-    assert "final.widen: value 0.5 is ignored" in caplog.text and "'adr' trains one persistent model" in caplog.text
+    assert "final.widen: value 0.5 is ignored" in caplog.text and "widens a searched winner" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="feedback_loop.preflight"):
         prepare_run(load_config(GM, ["final.widen=0.5"]))  # a searched winner: widened, nothing to say
