@@ -32,12 +32,15 @@ class RealData:
 
     ``x_val``/``y_val`` are the only real data whose score may be fed back to a policy;
     ``x_test``/``y_test`` (optional) are held out for reporting final results only.
+    ``x_unlabeled`` (optional) are real inputs without labels: a realism objective compares the
+    synthetic batches with them (``data.labels`` moves the validation samples it unlabels here).
     """
 
     x_val: np.ndarray
     y_val: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    x_unlabeled: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.x_val) != len(self.y_val):
@@ -50,6 +53,19 @@ class RealData:
             raise ValueError(
                 f"real data: x_test has {len(self.x_test)} rows but y_test has {len(self.y_test)}"
             )
+        if self.x_unlabeled is not None and np.shape(self.x_unlabeled)[1:] != np.shape(self.x_val)[1:]:
+            raise ValueError(f"real data: x_unlabeled has samples of shape {np.shape(self.x_unlabeled)[1:]}, "
+                             f"x_val {np.shape(self.x_val)[1:]}")
+
+    def unlabeled(self) -> np.ndarray:
+        """The real inputs whose labels are not used (empty, shaped like ``x_val``, when there are none)."""
+        if self.x_unlabeled is None:
+            return np.asarray(self.x_val)[:0]
+        return np.asarray(self.x_unlabeled)
+
+    def inputs(self) -> np.ndarray:
+        """Every real input outside the test half: labelled validation inputs, then unlabeled ones."""
+        return np.concatenate([np.asarray(self.x_val), self.unlabeled().astype(np.asarray(self.x_val).dtype)])
 
 
 def label_value(label: Any) -> Any:

@@ -60,7 +60,7 @@ class GeneratorActor:
 class LearnerActor:
     """A ``TaskLearner`` in its own process: fresh models per job, or one persistent model.
 
-    The real data comes with every call as ``real = [ObjectRef of (x_val, y_val, x_test, y_test)]``
+    The real data comes with every call as ``real = [ObjectRef of (x_val, y_val, x_test, y_test, x_unlabeled)]``
     (a nested ref, fetched once and kept), not through the constructor: Ray restarts an actor by
     re-running its constructor, and it does not keep constructor arguments in the object store
     alive for that (ray-project/ray#53727). A call, retried after a restart, brings its own ref.

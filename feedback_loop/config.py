@@ -27,7 +27,12 @@ class SimulatorConfig:
 @dataclass
 class DataConfig:
     real: str | None = None
-    """Real data to score against: None for the simulator's own, a ``.npz`` file (x, y[, x_test, y_test]) or ``module:function``."""
+    """Real data to score against: None for the simulator's own, a ``.npz`` file (x, y[, x_test, y_test,
+    x_unlabeled]) or ``module:function``."""
+    labels: int | None = None
+    """Validation samples that keep their labels (stratified by class, chosen with the run's ``seed``); the
+    other validation inputs become unlabeled real data. None: all; 0: none (then ``objective.score`` must
+    not read labels)."""
 
 
 @dataclass
@@ -119,6 +124,10 @@ class FinalConfig:
     """Train it as a persistent learner trains: every epoch on ``samples`` newly rendered samples (so
     ``samples`` × ``epochs`` are rendered, none seen twice), scored on validation after each epoch,
     and the best epoch's model delivered. The same ``train_samples``; ``epochs`` times the rendering."""
+    finetune: bool = False
+    """Fine-tune the delivered model on the labelled real validation samples (``data.labels`` of them),
+    its epochs chosen by cross-validation inside them; reported as ``finetuned_test_score`` and delivered
+    as ``model_finetuned.npz``. The test half is never read to choose anything."""
     widen: float = 0.0
     """Widen the selected candidate's intervals (the simulator's range factors and per-sample ranges)
     toward their whole bounds by this fraction of the room left before the delivered model trains (0:
@@ -126,6 +135,22 @@ class FinalConfig:
     where narrow intervals pay; the delivered model trains on many more, where wider ones may (on the
     digits they did not: BENCHMARKS.md). Persistent and population policies deliver their own model and
     ignore it."""
+
+
+@dataclass
+class ObjectiveConfig:
+    score: str = "task"
+    """What is fed back: ``task`` (the task's score on the labelled validation samples), ``realism`` (a
+    distance from the candidate's synthetic batch to the unlabeled real inputs; lower is better, no labels
+    needed) or ``both`` (the task score penalized by ``weight`` × realism, in the task's direction)."""
+    realism: str = "mmd"
+    """The distance: ``mmd`` (unbiased MMD², Gaussian kernel, median-heuristic bandwidth) or ``c2st`` (held-out
+    accuracy of a real-vs-synthetic classifier; 0.5 = indistinguishable)."""
+    features: str = "raw"
+    """Where the distance is measured: ``raw`` (the inputs), ``learner`` (the candidate's task model's
+    penultimate features) or ``module:function`` (``f(x: ndarray) -> ndarray`` of shape (n, d))."""
+    weight: float = 1.0
+    """With ``score: both``: the realism's weight against the task score."""
 
 
 @dataclass
@@ -212,6 +237,8 @@ class Config:
     """The delivered model, trained after the search at the selected parameters."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     """Ray actors and their resources."""
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    """What the loop feeds back: the task score, a label-free realism distance, or both."""
     refiner: RefinerConfig = field(default_factory=RefinerConfig)
     """Optional refiner (SimGAN) that makes synthetic samples look real before learners see them."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -265,6 +292,7 @@ class Config:
                                  ("final.samples", self.final.samples, 1), ("final.epochs", self.final.epochs, 1)]:
             if value is not None and value < low:
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: >= {low}")
+        self._validate_objective()
         if not 0.0 <= self.final.widen <= 1.0:
             raise ConfigError(f"final.widen: value {self.final.widen!r} is out of range; allowed: 0 to 1")
         if not 1 <= self.search.repeats <= 100:
@@ -281,6 +309,14 @@ class Config:
                 f"{self.learner.samples}; allowed: <= learner.samples"
             )
         return self
+
+    def _validate_objective(self) -> None:
+        """The objective's names and the labels budget (combinations with the policy: preflight)."""
+        from .objectives import check_objective_config
+
+        if self.data.labels is not None and self.data.labels < 0:
+            raise ConfigError(f"data.labels: value {self.data.labels} is out of range; allowed: >= 0, or null for all")
+        check_objective_config(self)
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import report
+from .objectives import summary as objective_summary
 from .callbacks import Callback, UserHook
 from .checkpoint import CHECKPOINT_FILE, Checkpointer, atomic_write_text, load_checkpoint, member_field
 from .config import Config, ConfigError, dump_config, load_config
@@ -57,7 +58,7 @@ class LoopRunner:
         self.env, self.real = self.prepared.env, self.prepared.real
         self.executor = executor
         self.final_scores = final_scores
-        self.ledger = Ledger(self.prepared.task.objective)  # best and ranking in the task's direction
+        self.ledger = Ledger(self.prepared.objective)  # best and ranking in the fed-back score's direction
         self.checkpointer = Checkpointer(self.run_dir)
         self.saved: dict[str, Any] | None = None  # the checkpoint of a resumed run
         check_reachable(config.resources.ray_address)  # fail fast, before anything is written
@@ -186,7 +187,8 @@ class LoopRunner:
             result.outcome.train_samples = job.fidelity.train_samples
         entry, improved = self.ledger.record(job.candidate, result.outcome, self._elapsed(), stage=job.stage, extra={
             "job": job.key, "rung": job.rung, "repeat": job.repeat, "fidelity": [job.fidelity.samples, job.fidelity.epochs],
-            **self.topology.history_fields(job)})
+            **self.topology.history_fields(job),
+            **objective_summary.history_fields(self.config, self.prepared.task, result.outcome.metrics)})
         if job.stage == "final" and result.state:  # the delivered model (a redone job writes the same weights)
             report.save_delivered(self.run_dir, result.state, self.prepared, job.candidate, job.fidelity,
                                   job.fresh_epochs, result.outcome.metrics.get("best_epoch"))
@@ -232,6 +234,9 @@ class LoopRunner:
         # a persistent run delivers a state it reached (a per-candidate run's final stage has delivered)
         summary.update(self.topology.deliver(self.run_dir, self.checkpointer, self.prepared, self.ledger, self.policy,
                                              self.executor if self.final_scores else None))
+        summary.update(objective_summary.summary_fields(  # what choices were made on; the realism reached
+            self.config, self.prepared.task, summary,
+            objective_summary.delivered_metrics(self.scheduler, self.ledger, summary), self.real))
         if "population" in summary:  # members, lineage and schedule
             self.tracker.log_population(summary["population"])
         summary.update({
@@ -239,7 +244,8 @@ class LoopRunner:
             "mlflow_experiment_id": self.tracker.experiment_id, "mlflow_run_id": self.mlflow_run_id,
             "run_dir": str(self.run_dir.resolve()),
             "warnings": list(self.prepared.warnings),  # settings that did nothing (config_rules), [] when none
-            "status": "finished" if summary.get("delivered_val_score") is not None else "failed",
+            "status": "finished" if summary.get("delivered_val_score") is not None
+            or summary.get("delivered_realism") is not None else "failed",
         })
         diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.task)
         summary.update(diagnostics)

@@ -24,10 +24,13 @@ from .config import Config, ConfigError, coerce_value
 from .config_rules import check_rules, refuse_said_elsewhere
 from .envs import RealData
 from .imports import ImportPathError
+from .labels import apply_labels_budget
+from .objectives import check_policy as check_objective_policy, fed_back_objective
 from .policies import POLICIES, SAMPLERS
 from .refiners import REFINERS, SimGANConfig
 from .simulators import checked_simulator, load_real_data
 from .tasks import Task, TaskError, task_for
+from .types import Objective
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,12 @@ class PreparedRun:
     task: Task  # what is learned and scored, bound to the simulator and the real labels
     policy_options: dict[str, Any]  # validated/coerced constructor kwargs for make_policy(config.policy.name, ...)
     warnings: list[str] = field(default_factory=list)  # config_rules' warned settings, one line each
+    fed_back: Objective | None = None  # objectives.fed_back_objective (None: the task's)
+
+    @property
+    def objective(self) -> Objective:
+        """The score fed back and its direction (the task's, or the ``objective`` section's)."""
+        return self.fed_back or self.task.objective
 
     @property
     def num_classes(self) -> int | None:
@@ -95,13 +104,15 @@ def _policy_kwargs(policy: str, options: Any, path: str) -> dict[str, Any]:
     return kwargs
 
 
-def direction_kwargs(policy: str, task: Task, path: str = "policy.name") -> dict[str, Any]:
-    """``{"direction": ...}`` for a policy that takes the task's direction; a policy that cannot (a plug-in
-    written before tasks) serves only maximized scores."""
+def direction_kwargs(policy: str, task: Task, path: str = "policy.name",
+                     objective: Objective | None = None) -> dict[str, Any]:
+    """``{"direction": ...}`` for a policy that takes the fed-back score's direction (``objective``, else the
+    task's); a policy that cannot (a plug-in written before tasks) serves only maximized scores."""
+    direction = (objective or task.objective).direction
     init = inspect.signature(POLICIES[policy].__init__).parameters
     if "direction" in init or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in init.values()):
-        return {"direction": task.direction}
-    if task.direction != "maximize":
+        return {"direction": direction}
+    if direction != "maximize":
         raise ConfigError(f"{path}: policy {policy!r} takes no 'direction', so it can only maximize, but the task's "
                           f"score {task.score!r} is minimized; allowed: a policy whose __init__ takes direction")
     return {}
@@ -158,7 +169,7 @@ def _check_model(config: Config, real: RealData, input_shape: tuple[int, ...], t
         raise ConfigError(_one_line(err)) from err
     try:
         model = build_model(name, input_shape, task.outputs(), config.learner.hidden)
-        x = torch.as_tensor(np.asarray(real.x_val[:2]), dtype=torch.float32) * config.learner.input_scale
+        x = torch.as_tensor(np.asarray(real.inputs()[:2]), dtype=torch.float32) * config.learner.input_scale
         model.eval()  # e.g. batch norm: inference mode works on any batch size
         with torch.no_grad():
             out = model(x)
@@ -216,7 +227,7 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
 
     config, options = prepared.config, dict(prepared.policy_options)
     options.update(POLICIES[config.policy.name].loop_kwargs(env=prepared.env, config=config, run_dir=run_dir))
-    options.update(direction_kwargs(config.policy.name, prepared.task))
+    options.update(direction_kwargs(config.policy.name, prepared.task, objective=prepared.objective))
     return make_policy(config.policy.name, param_space=prepared.env.param_space,
                        nominal_params=prepared.env.nominal_params, seed=config.policy.seed, **options)
 
@@ -237,18 +248,26 @@ def prepare_run(config: Config) -> PreparedRun:
         per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
     _check_refiner(config, None)
     _check_search(config, kwargs)
+    check_objective_policy(config, POLICIES[policy.name])
     for name, options in per_policy.items():
         _check_policy_options(name, options, config)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
-    real = load_real_data(env, config.data.real)
+    try:
+        real = apply_labels_budget(load_real_data(env, config.data.real), config.data.labels, config.seed)
+    except ValueError as err:  # data.labels beyond the validation samples
+        raise ConfigError(_one_line(err)) from err
     input_shape = tuple(int(n) for n in np.shape(real.x_val)[1:])
     obs_shape = getattr(getattr(env, "observation_space", None), "shape", None)
     if obs_shape is not None and tuple(obs_shape) != input_shape:
         raise ConfigError(f"data.real: samples of shape {input_shape} do not match the simulator's observations "
                           f"of shape {tuple(obs_shape)} ({config.simulator.id}); allowed: real data shaped like the simulator's")
-    if len(real.x_val) == 0:
+    if len(real.x_val) == 0 and config.data.labels != 0:
         raise ConfigError("data.real: the real validation data is empty; allowed: at least one sample")
+    if config.objective.score != "task" and len(real.unlabeled()) < 2:
+        raise ConfigError(f"objective.score: value {config.objective.score!r} compares synthetic data with unlabeled "
+                          f"real inputs, and there are {len(real.unlabeled())}; allowed: data.labels below the "
+                          f"{len(real.x_val)} validation samples, or data.real with x_unlabeled")
     try:  # the learner's loss would fail on labels the task cannot take mid-run
         task = task_for(config.task.name, config.task.options, env, real.y_val)
         if real.y_test is not None:
@@ -264,4 +283,5 @@ def prepare_run(config: Config) -> PreparedRun:
     for line in warnings:  # once per run, before anything starts
         logger.warning(line)
     return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, task=task,
-                       policy_options=kwargs, warnings=warnings)
+                       policy_options=kwargs, warnings=warnings,
+                       fed_back=fed_back_objective(config.objective, task))

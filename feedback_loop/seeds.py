@@ -93,6 +93,13 @@ def member_model(learner_seed: int, member: int) -> int:
     return learner_seed + member
 
 
+def labels(run_seed: int) -> int:
+    """Seed of the choice of which validation samples keep their labels (``data.labels``): one per run
+    seed, so every run with that seed keeps the same samples. Its key (length 4, ending in 2) is
+    outside every data stream's (length 3, or length 4 ending in 1)."""
+    return int(np.random.SeedSequence([run_seed, 0, 0, 2]).generate_state(1)[0])
+
+
 STREAMS = {
     "search": lambda n: list(range(n)),
     "oracle": lambda n: [oracle(k) for k in range(ORACLE_REPEATS)],

@@ -76,7 +76,7 @@ def load_real_data(env: gym.Env, source: str | None) -> RealData:
         if real is None:
             raise SimulatorError(
                 f"data.real: {type(env).__name__} ships no real data; set data.real to an .npz file "
-                "with arrays x, y (optionally x_test, y_test) or to 'module:function'"
+                "with arrays x, y (optionally x_test, y_test, x_unlabeled) or to 'module:function'"
             )
         return real
     if source.endswith(".npz"):
@@ -88,13 +88,13 @@ def load_real_data(env: gym.Env, source: str | None) -> RealData:
             if missing:
                 raise SimulatorError(f"data.real: {source!r} lacks arrays {missing}; it has {list(arrays)}")
             test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else (None, None)
-            return RealData(arrays["x"], arrays["y"], *test)
+            return RealData(arrays["x"], arrays["y"], *test, arrays["x_unlabeled"] if "x_unlabeled" in arrays else None)
     if is_import_path(source):
         result = import_object(source, "data.real")()
         if isinstance(result, RealData):
             return result
         if isinstance(result, dict):
-            return RealData(result["x"], result["y"], result.get("x_test"), result.get("y_test"))
+            return RealData(result["x"], result["y"], result.get("x_test"), result.get("y_test"), result.get("x_unlabeled"))
         if isinstance(result, tuple) and len(result) in (2, 4):
             return RealData(*result)
         raise SimulatorError(f"data.real: {source!r} must return RealData, a dict with x, y or a tuple (x, y[, x_test, y_test])")

@@ -51,6 +51,7 @@ class ADRPolicy(Policy):
     """
 
     learner_mode = "persistent"
+    signal = "fresh_score"  # the learner's score on each fresh synthetic batch, not the fed-back score
 
     def __init__(
         self,

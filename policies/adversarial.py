@@ -43,6 +43,7 @@ class AdversarialPolicy(Policy):
     """
 
     learner_mode = "persistent"
+    signal = "train_loss"  # the learner's loss on each fresh batch, not the fed-back score
 
     def __init__(
         self,

@@ -41,6 +41,9 @@ class Policy(abc.ABC):
     searches: bool = True
     """False for a policy with nothing to search (uniform DR): a per-candidate run then spends its whole
     budget on the one delivered model."""
+    signal: str = "score"
+    """What steers the policy: ``score`` (the fed-back score, whatever ``objective.score`` makes it), or a
+    signal of its own learner (e.g. ``train_loss``), which a label-free objective cannot replace."""
     uses_sampler: bool = False
     """True for a policy that reads ``policy.sampler`` (Optuna); reports name the sampler only then."""
     loop_options: frozenset[str] = frozenset()

@@ -54,8 +54,8 @@ class ActorPool:
                                    **in_slot(self.slots, i, 0)).remote(sim.id, sim.kwargs, res.generator_cpus)
             for i in range(generators)]
         # Sent with every learner call as a nested ref (see LearnerActor), held here for the run.
-        self.real = [ray.put((real.x_val, real.y_val, real.x_test, real.y_test))]
-        learner = dataclasses.asdict(self.config.learner)
+        self.real = [ray.put((real.x_val, real.y_val, real.x_test, real.y_test, real.x_unlabeled))]
+        learner = {**dataclasses.asdict(self.config.learner), "objective": dataclasses.asdict(self.config.objective)}
         self.learners = [
             LearnerActor.options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus,
                                  name=f"{self.prefix}-learner-{i}", max_restarts=res.max_restarts,

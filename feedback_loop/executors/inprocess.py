@@ -32,7 +32,7 @@ class InProcessExecutor(Executor):
         self.shards = shards
         self._capacity = capacity
         self.learner = TaskLearner(learner, input_shape, task,
-                                   real=(real.x_val, real.y_val, real.x_test, real.y_test))
+                                   real=(real.x_val, real.y_val, real.x_test, real.y_test, real.x_unlabeled))
         self._queue: list[Job] = []
         self.members = MemberStates()  # persistent member -> its last returned state
         self._holding: int | None = None  # the member whose model the learner holds right now
@@ -41,7 +41,8 @@ class InProcessExecutor(Executor):
     def for_run(cls, prepared: Any, **options: Any) -> "InProcessExecutor":
         """The executor for a checked run (``preflight.PreparedRun``), with its config's learner and seed."""
         config = prepared.config
-        return cls(prepared.env, prepared.real, dataclasses.asdict(config.learner), input_shape=prepared.input_shape,
+        learner = {**dataclasses.asdict(config.learner), "objective": dataclasses.asdict(config.objective)}
+        return cls(prepared.env, prepared.real, learner, input_shape=prepared.input_shape,
                    task=prepared.task, run_seed=config.seed, shards=config.resources.shards, **options)
 
     @property

@@ -89,7 +89,7 @@ class RayExecutor(Executor):
         refiner = self.config.refiner
         if refiner.name != "none":
             self.refiner = RefinerStage(refiner, self.run_dir, f"{self.pool.prefix}-refiner",
-                                        self.config.resources.max_restarts, self.real.x_val, self.on_refiner_losses)
+                                        self.config.resources.max_restarts, self.real.inputs(), self.on_refiner_losses)
             self.refiner.start(lambda params, ranges, n: self.pool.shard(params, ranges, n, seeds.refiner_fit()),
                                self.nominal_params)
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import seeds
+from ..objectives.scorer import Scorer, to_model_inputs
 from ..optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
 from ..tasks import Task, build_task
 from ..types import Outcome
@@ -36,8 +37,10 @@ CUDA_RNG_KEY = "generator/torch_cuda"  # ... and the CUDA one, on a GPU
 class TaskLearner:
     """A task model (``learner.model``), how it trains, and the real data it is scored on.
 
-    ``learner`` is a ``LearnerConfig`` as a dict; ``task`` a bound ``Task``, its ``spec()``, or a number
-    of classes (classification); ``real`` is ``(x_val, y_val, x_test, y_test)`` (the test pair may be None).
+    ``learner`` is a ``LearnerConfig`` as a dict, optionally with ``"objective"`` (an ``ObjectiveConfig`` as
+    a dict: what is fed back; absent: the task score); ``task`` a bound ``Task``, its ``spec()``, or a number
+    of classes (classification); ``real`` is ``(x_val, y_val, x_test, y_test[, x_unlabeled])`` (the test pair
+    may be None; an empty validation half means no labels: scores come from the objective alone).
     """
 
     def __init__(self, learner: dict[str, Any], input_shape: tuple[int, ...], task: Task | dict | int,
@@ -51,6 +54,7 @@ class TaskLearner:
                                       input_scale=learner.get("input_scale", 1.0))
         self.input_shape = tuple(input_shape)
         self.task = build_task(task)
+        self.scorer = Scorer(learner.get("objective"), self.task)
         self.val: tuple[torch.Tensor, torch.Tensor] | None = None
         self.test: tuple[torch.Tensor, torch.Tensor] | None = None
         if real is not None:
@@ -60,9 +64,11 @@ class TaskLearner:
         self.generator: torch.Generator | None = None
         self._fresh_seed = self.init_seed  # the next fresh persistent model's init and minibatch seed
 
-    def set_real(self, x_val, y_val, x_test=None, y_test=None) -> None:
+    def set_real(self, x_val, y_val, x_test=None, y_test=None, x_unlabeled=None) -> None:
         scale = self.settings.input_scale
-        self.val = to_tensors(x_val, y_val, self.device, scale, self.task)
+        self.val = None if len(x_val) == 0 else to_tensors(x_val, y_val, self.device, scale, self.task)
+        if self.scorer.uses_realism:  # kept only where a realism objective reads it
+            self.scorer.set_real(to_model_inputs(x_unlabeled, self.device, scale))
         self.test = None if x_test is None else to_tensors(x_test, y_test, self.device, scale, self.task)
 
     def new_model(self, seed: int | None = None) -> torch.nn.Module:
@@ -76,13 +82,21 @@ class TaskLearner:
         check_batch(xt, y, self.task)
         return xt, yt
 
-    def _scores(self, model: torch.nn.Module, with_test: bool) -> tuple[float, dict[str, float]]:
-        """The task's score on validation, and every metric (``val_*``; ``test_*`` too when asked)."""
-        val = evaluate(model, *self.val, self.task)
-        metrics = {f"val_{k}": v for k, v in val.items()}
+    def _scores(self, model: torch.nn.Module, with_test: bool,
+                x_synthetic: torch.Tensor | None = None) -> tuple[float | None, dict[str, float]]:
+        """The fed-back score (the objective's: the task's score on validation by default), and every
+        metric (``val_*`` where there are labels; ``test_*`` too when asked; ``realism`` where it is used)."""
+        task_score, metrics = None, {}
+        if self.val is not None:
+            val = evaluate(model, *self.val, self.task)
+            metrics = {f"val_{k}": v for k, v in val.items()}
+            task_score = val[self.task.score]
         if with_test and self.test is not None:
             metrics.update({f"test_{k}": v for k, v in evaluate(model, *self.test, self.task).items()})
-        return val[self.task.score], metrics
+        if not self.scorer.uses_realism:
+            return task_score, metrics
+        metrics["realism"] = self.scorer.realism(model, x_synthetic)
+        return self.scorer.fed_back(task_score, metrics["realism"]), metrics
 
     # -- per candidate -----------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None, *, with_test: bool = False,
@@ -108,7 +122,7 @@ class TaskLearner:
         else:
             final_loss = train_epochs(model, xt, yt, dataclasses.replace(self.settings, epochs=epochs), generator,
                                       task=self.task)
-        score, metrics = self._scores(model, with_test)
+        score, metrics = self._scores(model, with_test, xt)
         metrics["final_train_loss"] = final_loss
         if fresh_epochs:
             metrics["best_epoch"] = best_epoch
@@ -129,8 +143,8 @@ class TaskLearner:
         best_score, best_epoch, best_weights, best_loss = None, 0, None, float("nan")
         for epoch, (x_part, y_part) in enumerate(zip(xt.chunk(epochs), yt.chunk(epochs)), start=1):
             loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer, task=self.task)
-            score = evaluate(model, *self.val, self.task)[self.task.score]
-            if self.task.better(score, best_score):  # the first of equal scores: the least trained
+            score = self._scores(model, False, x_part)[0]  # the objective's (the task's by default)
+            if self.scorer.better(score, best_score):  # the first of equal scores: the least trained
                 best_score, best_epoch, best_loss = score, epoch, loss
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         model.load_state_dict(best_weights)
@@ -146,7 +160,7 @@ class TaskLearner:
         fresh = evaluate(self.model, xt, yt, self.task)
         settings = dataclasses.replace(self.settings, epochs=int(epochs))
         final_loss = train_epochs(self.model, xt, yt, settings, self.generator, self.optimizer, task=self.task)
-        score, metrics = self._scores(self.model, with_test)
+        score, metrics = self._scores(self.model, with_test, xt)
         # the score on the batch before training on it (ADR's performance signal), by the score's name too
         metrics.update({f"fresh_{self.task.score}": fresh[self.task.score], "fresh_score": fresh[self.task.score],
                         "final_train_loss": final_loss})
