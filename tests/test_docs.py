@@ -90,3 +90,16 @@ def test_runnable_block(where, language, code, tmp_path):
         pytest.fail(f"{where}: runnable blocks are bash or python, not {language}")
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{where} failed (exit {proc.returncode}):\n{code}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_dozen_line_simulator_follows_the_contract(page, tmp_path):
+    """The simulator a new user copies from the README (and the getting-started page) passes check-env."""
+    text = (ROOT / page).read_text()
+    section = text[text.index("ring your own simulator"):]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    (tmp_path / "my_sim.py").write_text(code + "\n")
+    feedback_loop = Path(sys.executable).parent / "feedback-loop"
+    proc = subprocess.run([str(feedback_loop), "check-env", "my_sim:Rings"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{page}'s simulator fails check-env:\n{proc.stdout}\n{proc.stderr}"
