@@ -96,14 +96,14 @@ def _print_table(summary: dict[str, Any]) -> None:
 
 
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui --host 127.0.0.1` serves by default
+# MLflow 3.17's UI shows its GenAI pages (traces, evaluations) unless the page is asked for its "Model
+# training" view; the experiment's mlflow.experimentKind tag (tracking.py) is not enough there
+MODEL_TRAINING_VIEW = "?workflowType=machine_learning"
 
 
 def mlflow_links(summary: dict[str, Any]) -> list[str]:
-    """How to open this run in the MLflow UI: the command, then the URLs of the run and its runs table.
-
-    MLflow 3 opens an experiment on its GenAI overview page, where none of our runs show, so the
-    links point at the runs tab directly.
-    """
+    """How to open this run in the MLflow UI: the command, then the URLs of the run and its runs table,
+    both in MLflow's model-training view (tests/test_mlflow_ui.py opens them in a browser)."""
     uri, experiment, run = (summary.get(k) for k in ("mlflow_tracking_uri", "mlflow_experiment_id", "mlflow_run_id"))
     if not uri or uri == "none" or experiment is None:
         return []
@@ -113,8 +113,8 @@ def mlflow_links(summary: dict[str, Any]) -> list[str]:
         lines = ["\nOpen in the MLflow UI (start it first):",
                  f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"]
         address = UI_ADDRESS
-    lines.append(f"  this run:   {address}/#/experiments/{experiment}/runs/{run}")
-    lines.append(f"  runs table: {address}/#/experiments/{experiment}/runs")
+    lines.append(f"  this run:   {address}/#/experiments/{experiment}/runs/{run}{MODEL_TRAINING_VIEW}")
+    lines.append(f"  runs table: {address}/#/experiments/{experiment}/runs{MODEL_TRAINING_VIEW}")
     return lines
 
 

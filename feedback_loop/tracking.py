@@ -24,6 +24,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 # summary.json fields logged as the parent run's final_* metrics
 FINAL_METRICS = ("best_score", "test_score", "oracle_score", "oracle_test_score", "train_samples")
+# MLflow 3's UI opens an experiment by its kind: GenAI (traces, judges) or model training (the runs table)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 class TrackingError(RuntimeError):
@@ -92,17 +95,27 @@ class Tracker:
         check_reachable(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         try:
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = (
-                found.experiment_id if found else
-                self.client.create_experiment(experiment, artifact_location=_artifact_root(tracking_uri))
-            )
+            self.experiment_id = self._experiment(experiment)
         except Exception as err:  # MLflow raises many types for an unreachable or broken store
             raise TrackingError(
                 f"tracking.tracking_uri: cannot use MLflow store {tracking_uri!r}: {err}. "
                 "Check the URI, or that the MLflow server is running."
             ) from err
         self.parent_run_id: str | None = None
+
+    def _experiment(self, name: str) -> str:
+        """The experiment's id, created (or, when it exists, tagged) as a model-training experiment.
+
+        A kind someone chose explicitly (not one MLflow inferred) is left as it is.
+        """
+        tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            return self.client.create_experiment(name, artifact_location=_artifact_root(self.tracking_uri), tags=tags)
+        kind = found.tags.get(EXPERIMENT_KIND_TAG, "")
+        if not kind or kind.endswith("_inferred") or kind == "no_inferred_type":
+            self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return found.experiment_id
 
     # -- parent run --------------------------------------------------------------------------
     def start_run(self, config: Any, run_id: str, run_dir: Path, extra_tags: dict[str, str]) -> str:

@@ -30,10 +30,11 @@ def test_run_smoke_writes_summary_and_prints_table(ray_session, tracking_uri, tm
     assert summary["evaluations"] == 3 and summary["policy"] == "optuna"
     out = capsys.readouterr().out
     assert "best validation score" in out and f"mlflow ui --backend-store-uri {tracking_uri}" in out
-    # The closing lines link the run itself (MLflow 3 would open the experiment's GenAI overview).
+    # The closing lines link the run itself in the model-training view (MLflow 3 would open its GenAI pages).
     experiment, run_id = summary["mlflow_experiment_id"], summary["mlflow_run_id"]
-    assert f"this run:   http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}" in out
-    assert f"runs table: http://127.0.0.1:5000/#/experiments/{experiment}/runs\n" in out
+    view = "?workflowType=machine_learning"
+    assert f"this run:   http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}{view}\n" in out
+    assert f"runs table: http://127.0.0.1:5000/#/experiments/{experiment}/runs{view}\n" in out
     import mlflow
 
     assert mlflow.MlflowClient(tracking_uri).get_run(run_id).info.experiment_id == experiment
@@ -44,7 +45,7 @@ def test_mlflow_links_use_a_tracking_server_address_and_skip_no_tracking():
 
     served = mlflow_links({"mlflow_tracking_uri": "http://mlflow.internal:8080/", "mlflow_experiment_id": "7",
                            "mlflow_run_id": "abc"})
-    assert "  this run:   http://mlflow.internal:8080/#/experiments/7/runs/abc" in served
+    assert "  this run:   http://mlflow.internal:8080/#/experiments/7/runs/abc?workflowType=machine_learning" in served
     assert not any("mlflow ui" in line for line in served)
     assert mlflow_links({"mlflow_tracking_uri": "none", "mlflow_experiment_id": None, "mlflow_run_id": None}) == []
 
