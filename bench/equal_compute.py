@@ -367,8 +367,10 @@ def fit_learners(config, policy: str) -> list[str]:
     members = config.policy.options.get(
         "population", inspect.signature(POLICIES[policy].__init__).parameters["population"].default)
     res = config.resources
+    if res.learner_cpus is None:  # unset: the loop fits the shares to this Ray itself
+        return []
     generators = members if res.placement == "pack" else res.generators
-    spare = ray.cluster_resources().get("CPU", 0) - generators * res.generator_cpus
+    spare = ray.cluster_resources().get("CPU", 0) - generators * (res.generator_cpus or 0.0)
     if members * res.learner_cpus <= spare + 1e-9:
         return []
     return [f"resources.learner_cpus={max(0.05, round(spare / members - 0.005, 2))}"]

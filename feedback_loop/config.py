@@ -161,14 +161,17 @@ class ResourcesConfig:
     """Number of generator actors."""
     learners: int = 2
     """Number of learner actors (evaluations in parallel)."""
-    generator_cpus: float = 0.5
-    """CPUs reserved by each generator actor."""
+    generator_cpus: float | None = None
+    """CPUs reserved by each generator actor (None: fit the machine: 0.5 where every actor has room, else
+    all shares scaled down together to what Ray has)."""
     generator_gpus: float = 0.0
     """GPUs (fractional allowed) reserved by each generator actor."""
-    learner_cpus: float = 0.75
-    """CPUs reserved by each learner actor."""
-    learner_gpus: float = 0.0
-    """GPUs (fractional allowed) reserved by each learner actor."""
+    learner_cpus: float | None = None
+    """CPUs reserved by each learner actor (None: fit the machine: 0.75 where every actor has room, else
+    scaled down with the others)."""
+    learner_gpus: float | None = None
+    """GPUs (fractional allowed) reserved by each learner actor (None: an equal part of the GPUs Ray has,
+    shared with the refiner; 0 on a machine without GPUs)."""
     prefetch: int = 1
     """Extra candidates in flight per learner, so their data is generated while learners train."""
     shards: int = 1
@@ -194,10 +197,10 @@ class RefinerConfig:
     """Refit the refiner every N evaluations on data at the best parameters so far (None: fit once per run)."""
     refresh_steps: int = 100
     """Adversarial steps of each refresh."""
-    cpus: float = 0.5
-    """CPUs reserved by the refiner actor."""
-    gpus: float = 0.0
-    """GPUs (fractional allowed) reserved by the refiner actor."""
+    cpus: float | None = None
+    """CPUs reserved by the refiner actor (None: fit the machine, 0.5 where there is room)."""
+    gpus: float | None = None
+    """GPUs (fractional allowed) reserved by the refiner actor (None: a part of the GPUs Ray has; 0 without)."""
 
 
 @dataclass
@@ -269,7 +272,7 @@ class Config:
             ("resources.learner_gpus", self.resources.learner_gpus, 0, None),
         ]
         for path, value, low, high in checks:
-            if value < low or (high is not None and value > high):
+            if value is not None and (value < low or (high is not None and value > high)):  # None: fitted at start
                 allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
                 raise ConfigError(f"{path}: value {value!r} is out of range; allowed: {allowed}")
         if self.resources.placement not in ("none", "pack"):

@@ -56,6 +56,7 @@ class PBTPolicy(Policy):
     """
 
     learner_mode = "persistent"
+    members_option = "population"  # the option that sets ``members`` (named when the actors do not fit)
     loop_options = frozenset({"enqueue"})
 
     @classmethod

@@ -18,6 +18,7 @@ from ..actors import GeneratorActor, LearnerActor
 from ..config import Config
 from ..envs import RealData
 from .resources import check_fits, ensure_ray, in_slot, joins_a_cluster, slot_placement_groups
+from .shares import fitted, learners_setting
 
 
 class ActorPool:
@@ -33,6 +34,7 @@ class ActorPool:
         self.slots: list = []  # placement groups, one per learner slot (resources.placement: pack)
         self.real: list[ray.ObjectRef] = []
         self._next_generator = 0
+        self.refiner_config = config.refiner  # its shares decided at start (shares.fitted)
 
     def start(self, real: RealData) -> None:
         """Join or start Ray, check the actors fit, and start them; the real data go to the object store."""
@@ -40,9 +42,13 @@ class ActorPool:
         ensure_ray(res.ray_address)
         learners = self.learner_count
         generators = learners if res.placement == "pack" else res.generators
-        refiner = self.config.refiner
-        if not joins_a_cluster(res.ray_address):
-            check_fits(res, generators, learners, (refiner.cpus, refiner.gpus) if refiner.name != "none" else None)
+        # unset shares fitted to what Ray has; a cluster may grow, so only a local Ray refuses
+        strict = not joins_a_cluster(res.ray_address)
+        res, refiner = fitted(self.config, generators, learners, self.persistent, ray.cluster_resources(), strict)
+        self.refiner_config = refiner
+        if strict:
+            check_fits(res, generators, learners, (refiner.cpus, refiner.gpus) if refiner.name != "none" else None,
+                       lower=learners_setting(self.config, self.persistent))
         # placement "pack": one placement group per learner slot holds its own generator and the
         # learner on one node, so a job's shards never cross the network.
         self.slots = slot_placement_groups(res, learners) if res.placement == "pack" else []

@@ -86,7 +86,7 @@ class RayExecutor(Executor):
             self.members = MemberStates(len(self.learners), states)
             for index in range(len(self.learners)):
                 self._give_state(index)
-        refiner = self.config.refiner
+        refiner = self.pool.refiner_config  # with the shares the pool fitted
         if refiner.name != "none":
             self.refiner = RefinerStage(refiner, self.run_dir, f"{self.pool.prefix}-refiner",
                                         self.config.resources.max_restarts, self.real.inputs(), self.on_refiner_losses)

@@ -117,12 +117,14 @@ def gpus_to_pack(requests: list[float]) -> int:
     return whole + len(bins)
 
 
-def check_fits(res: ResourcesConfig, generators: int, learners: int, refiner: tuple[float, float] | None) -> None:
+def check_fits(res: ResourcesConfig, generators: int, learners: int, refiner: tuple[float, float] | None,
+               lower: str = "resources.learners") -> None:
     """Refuse, with a clear message, actors that this (single-node) Ray could never place.
 
     Ray never splits a fractional GPU request over two GPUs, so GPU shares are bin-packed
     (3 learners × 0.6 do not fit on 2 GPUs although 1.8 ≤ 2); otherwise the run would hang
-    with an actor pending forever. ``refiner`` is its (cpus, gpus), or None.
+    with an actor pending forever. ``refiner`` is its (cpus, gpus), or None; ``lower``: the setting
+    that decides the number of learners (``shares.learners_setting``), named in the advice.
     """
     have = ray.cluster_resources()
     refiner_cpus = refiner[0] if refiner else 0.0
@@ -134,13 +136,13 @@ def check_fits(res: ResourcesConfig, generators: int, learners: int, refiner: tu
             f"resources: the actors ask for {need_cpu:g} CPUs ({generators} generators × "
             f"{res.generator_cpus:g} + {learners} learners × {res.learner_cpus:g}"
             f"{f' + refiner {refiner_cpus:g}' if refiner_cpus else ''}) but Ray has "
-            f"{have.get('CPU', 0):g}; lower resources.learners or the *_cpus shares")
+            f"{have.get('CPU', 0):g}; lower {lower} or the *_cpus shares")
     if need_gpu > int(have.get("GPU", 0) + 1e-9):
         raise ResourceError(
             f"resources: the actors need {need_gpu} GPUs ({generators} generators × "
             f"{res.generator_gpus:g} + {learners} learners × {res.learner_gpus:g}, a fractional "
             f"share never spanning two GPUs) but Ray has {have.get('GPU', 0):g}; "
-            "lower resources.learners or resources.learner_gpus (e.g. 0.5 packs 2 learners per GPU), "
+            f"lower {lower} or resources.learner_gpus (e.g. 0.5 packs 2 learners per GPU), "
             "or set the *_gpus to 0 on a machine without GPUs")
 
 
