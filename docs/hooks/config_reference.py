@@ -5,6 +5,7 @@
 - ``<!-- config-reference:keys -->``: one table per config section, a row per key with its type, its
   default and its field docstring, read from the dataclasses themselves (the docstrings with ``ast``,
   since Python keeps no field docstrings at runtime);
+- ``<!-- config-reference:defaults -->``: every key at its default, as YAML;
 - ``<!-- config-reference:rules -->``: the combinations that are refused or warned, from
   ``feedback_loop.config_rules`` (its ``RULES`` list) where that module exists, else a note saying so;
 
@@ -27,6 +28,7 @@ from typing import Any
 
 KEYS_MARKER = "<!-- config-reference:keys -->"
 RULES_MARKER = "<!-- config-reference:rules -->"
+DEFAULTS_MARKER = "<!-- config-reference:defaults -->"
 CLI_MARKER = "<!-- cli-reference -->"
 PAGE = "reference/configuration.md"
 CLI_PAGE = "reference/cli.md"
@@ -129,6 +131,16 @@ def render_keys() -> str:
     return "\n".join(out)
 
 
+def render_defaults() -> str:
+    """Every key at its default, as the YAML a run writes back (``config.yaml``)."""
+    import yaml
+
+    from feedback_loop.config import Config
+
+    text = yaml.safe_dump(dataclasses.asdict(Config()), sort_keys=False, default_flow_style=False)
+    return f"```yaml\n{text.rstrip()}\n```"
+
+
 def render_rules() -> str:
     """The refused and warned combinations from ``feedback_loop.config_rules.RULES``, where it exists.
 
@@ -192,7 +204,8 @@ def render_cli() -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001  (mkdocs' hook signature)
     if page.file.src_uri == PAGE:
-        markdown = markdown.replace(KEYS_MARKER, render_keys()).replace(RULES_MARKER, render_rules())
+        markdown = (markdown.replace(KEYS_MARKER, render_keys()).replace(RULES_MARKER, render_rules())
+                    .replace(DEFAULTS_MARKER, render_defaults()))
     if page.file.src_uri == CLI_PAGE:
         markdown = markdown.replace(CLI_MARKER, render_cli())
     return markdown
