@@ -66,6 +66,15 @@ def test_the_configuration_reference_shows_every_key(site):
     assert "Generated samples each evaluation trains on" in page  # learner.samples' field docstring made it in
 
 
+def test_the_policies_guide_lists_every_policy_s_options(site):
+    from feedback_loop.policies import POLICIES
+
+    page = (site / "guides" / "policies" / "index.html").read_text()
+    assert "policy-options" not in page, "the marker was left unreplaced"
+    for name in POLICIES:
+        assert f"<code>{name}</code>" in page, name
+
+
 def test_the_cli_reference_shows_every_command(site):
     page = (site / "reference" / "cli" / "index.html").read_text()
     for command in ["run", "resume", "compare", "export", "generate", "check-env"]:

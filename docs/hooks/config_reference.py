@@ -9,7 +9,8 @@
 - ``<!-- config-reference:rules -->``: the combinations that are refused or warned, from
   ``feedback_loop.config_rules`` (its ``RULES`` list) where that module exists, else a note saying so;
 
-and ``docs/reference/cli.md``'s ``<!-- cli-reference -->`` with every command's ``--help``, from
+``docs/guides/policies.md``'s ``<!-- policy-options -->`` with every policy's options and defaults,
+from the constructors' signatures; and ``docs/reference/cli.md``'s ``<!-- cli-reference -->`` with every command's ``--help``, from
 ``feedback_loop.cli.build_parser``.
 
 Nothing is committed from here, so the page cannot drift from the code; ``tests/test_docs.py`` builds
@@ -30,6 +31,8 @@ KEYS_MARKER = "<!-- config-reference:keys -->"
 RULES_MARKER = "<!-- config-reference:rules -->"
 DEFAULTS_MARKER = "<!-- config-reference:defaults -->"
 CLI_MARKER = "<!-- cli-reference -->"
+POLICY_OPTIONS_MARKER = "<!-- policy-options -->"
+POLICIES_PAGE = "guides/policies.md"
 PAGE = "reference/configuration.md"
 CLI_PAGE = "reference/cli.md"
 
@@ -178,6 +181,26 @@ def render_rules() -> str:
     return "\n".join(out + [f"- {_markdown(' '.join(str(rule).split()))}" for rule in rules])
 
 
+def render_policy_options() -> str:
+    """Each registered policy's ``policy.options``: its constructor's keyword arguments and defaults,
+    less what the loop sets itself (``loop_options``) and what every policy takes (space, seed, direction)."""
+    from feedback_loop.policies import POLICIES
+
+    common = {"self", "param_space", "nominal_params", "seed", "direction"}
+    out = ["| `policy.name` | `policy.options` (default) | set by the loop |", "|---|---|---|"]
+    for name, cls in POLICIES.items():
+        reserved = set(getattr(cls, "loop_options", ()))
+        options = []
+        for param in inspect.signature(cls.__init__).parameters.values():
+            if param.name in common or param.name in reserved or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                continue
+            default = "" if param.default is inspect.Parameter.empty else f": {_default_text(param.default).strip('`')}"
+            options.append(f"`{param.name}{default}`")
+        loop = ", ".join(f"`{o}`" for o in sorted(reserved)) or "—"
+        out.append(f"| `{name}` | {', '.join(options) or '—'} | {loop} |")
+    return "\n".join(out)
+
+
 def render_cli() -> str:
     """``feedback-loop --help`` and every ``feedback-loop COMMAND --help``, from the CLI's own parser."""
     import argparse
@@ -206,6 +229,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001
     if page.file.src_uri == PAGE:
         markdown = (markdown.replace(KEYS_MARKER, render_keys()).replace(RULES_MARKER, render_rules())
                     .replace(DEFAULTS_MARKER, render_defaults()))
+    if page.file.src_uri == POLICIES_PAGE:
+        markdown = markdown.replace(POLICY_OPTIONS_MARKER, render_policy_options())
     if page.file.src_uri == CLI_PAGE:
         markdown = markdown.replace(CLI_MARKER, render_cli())
     return markdown
