@@ -112,6 +112,8 @@ class LoopRunner:
                 nominal_params=self.env.nominal_params, on_refiner_losses=self.mlflow.log_refiner_losses)
         if self.saved is None:
             self._checkpoint()
+        else:  # e.g. the refiner refits done, so that a resumed run does not refit again
+            self.executor.load_state_dict(self.saved.get("executor") or {})
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, progress: bool = True,
@@ -151,7 +153,7 @@ class LoopRunner:
                 self._fill()
             self._log_unlogged()
             if results:
-                self.executor.after_results(self.ledger)
+                self.executor.after_results(self.ledger, searching=self.scheduler.searching)
             self._checkpoint()  # one checkpoint holds the told results and the new pending jobs
             for callback in self.callbacks:
                 callback.after_checkpoint(results)
@@ -220,7 +222,8 @@ class LoopRunner:
         self.checkpointer.save({
             "run_id": self.run_id, "mlflow_run_id": self.mlflow_run_id, "tracking_uri": self.tracking_uri,
             "status": self.status, "ledger": ledger, "policy": self.policy.state_dict(),
-            "scheduler": self.scheduler.state_dict(in_flight)}, step=self.ledger.evaluations)
+            "scheduler": self.scheduler.state_dict(in_flight), "executor": self.executor.state_dict()},
+            step=self.ledger.evaluations)
 
     def _finish(self) -> dict[str, Any]:
         self.ledger.elapsed_seconds = self._elapsed()

@@ -90,8 +90,17 @@ class Executor(abc.ABC):
         (it is the member's state until its next result; the loop checkpoints it)."""
         return {}
 
-    def after_results(self, ledger: Any) -> None:
-        """Housekeeping after results were recorded (e.g. refreshing a refiner); nothing by default."""
+    def after_results(self, ledger: Any, searching: bool = True) -> None:
+        """Housekeeping after results were recorded (e.g. refreshing a refiner); nothing by default.
+        ``searching``: whether the search still runs (no housekeeping that changes how jobs are scored
+        belongs in the selection or the final stage)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the executor must remember across a resume (in the checkpoint); nothing by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` from a resumed run's checkpoint."""
 
     def close(self) -> None:
         """Release the workers."""

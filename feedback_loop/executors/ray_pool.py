@@ -68,6 +68,7 @@ class RayExecutor(Executor):
         self._redo: list[Job] = []  # a dead persistent learner's jobs, resubmitted once it is restored
         self._lost = LostJobs()  # per-candidate jobs lost with an actor or a node, to run again
         self.restores = 0  # times a persistent learner died and was restored in this session
+        self._saved_state: dict[str, Any] = {}  # load_state_dict's, for the refiner start() makes
 
     # the pool's actors, by the names tests and benchmarks use
     generators = property(lambda self: self.pool.generators)
@@ -92,6 +93,7 @@ class RayExecutor(Executor):
                                         self.config.resources.max_restarts, self.real.inputs(), self.on_refiner_losses)
             self.refiner.start(lambda params, ranges, n: self.pool.shard(params, ranges, n, seeds.refiner_fit()),
                                self.nominal_params)
+            self.refiner.refits = self._saved_state.get("refiner_refits", 0)
 
     def close(self) -> None:
         self.pool.close()
@@ -240,15 +242,23 @@ class RayExecutor(Executor):
     def test_score(self, state: dict[str, Any]) -> float | None:
         return ray.get(self.learners[0].test_score.remote(self.pool.real, state))
 
-    def after_results(self, ledger: Any) -> None:
-        """Every ``refiner.refresh_every`` evaluations, refit the refiner on fresh data at the best
-        parameters so far."""
-        if self.refiner is None or not self.refiner.due(ledger.evaluations) or ledger.best is None:
+    def after_results(self, ledger: Any, searching: bool = True) -> None:
+        """Once each time the search's evaluation count crosses a multiple of ``refiner.refresh_every``,
+        refit the refiner on fresh data at the best parameters so far (never in selection or the final
+        stage)."""
+        if self.refiner is None or not self.refiner.due(ledger.evaluations, searching) or ledger.best is None:
             return
         best = ledger.best["candidate"]
         ref = self.pool.shard(best["params"], best["ranges"], self.config.refiner.fit_samples,
                               seeds.refiner_fit(ledger.evaluations))
         self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
+        self.refiner.refreshed(ledger.evaluations)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"refiner_refits": self.refiner.refits} if self.refiner is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._saved_state = dict(state)  # applied when start() has made the refiner
 
     def spans(self) -> list[list[tuple[int, float, float]]]:
         """Every learner's ``(job id, start, end)`` wall-clock spans (for benchmarks)."""

@@ -32,6 +32,7 @@ class RefinerStage:
                                           max_restarts=max_restarts).remote(cfg.name, cfg.options, cfg.cpus)
         self._real_x = ray.put(real_x)  # only the real inputs, never their labels, reach the refiner
         self._records_logged = 0
+        self.refits = 0  # multiples of refresh_every the search has crossed and refit at (checkpointed)
 
     def start(self, shard: Callable[[dict, dict | None, int], ray.ObjectRef], nominal: dict[str, Any]) -> None:
         """Restore the saved weights (a resumed run) or fit afresh at nominal parameters.
@@ -54,9 +55,17 @@ class RefinerStage:
         self.on_losses(records[self._records_logged:])
         self._records_logged = len(records)
 
-    def due(self, evaluations: int) -> bool:
+    def due(self, evaluations: int, searching: bool) -> bool:
+        """Whether the search has crossed a multiple of ``refresh_every`` it has not refit at yet.
+
+        Keyed to the crossing, not to the count sitting on a multiple: during selection and the final
+        stage the count stops moving, and candidates re-scored there must all see one refiner."""
         every = self.cfg.refresh_every
-        return bool(every) and evaluations % every == 0
+        return bool(every) and searching and evaluations // every > self.refits
+
+    def refreshed(self, evaluations: int) -> None:
+        """The refit for the multiples crossed up to ``evaluations`` is done."""
+        self.refits = evaluations // self.cfg.refresh_every
 
     def refine(self, shard_refs: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], ray.ObjectRef]:
         """Refined shard refs, and a ref to the discriminator's mean realism of the first one."""

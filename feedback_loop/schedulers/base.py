@@ -48,6 +48,12 @@ class Scheduler(abc.ABC):
 
     queue: list[Job]
 
+    @property
+    def searching(self) -> bool:
+        """Whether the search still runs (its results move the evaluation count); the stages after it
+        (selection, the final model) say no."""
+        return True
+
     @abc.abstractmethod
     def next_jobs(self, free: int, in_flight: list[Job]) -> list[Job]:
         """Up to ``free`` jobs to submit now (none: nothing more to do while these are in flight)."""

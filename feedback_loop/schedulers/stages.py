@@ -48,6 +48,10 @@ class StagedScheduler(Scheduler):
         self.selected: Candidate | None = None
         self.delivered: Result | None = None
 
+    @property
+    def searching(self) -> bool:
+        return self.phase == "search"
+
     @staticmethod
     def reserve(candidates: int, seeds: int, top: Fidelity, final: Fidelity) -> int:
         """Training sample visits the stages after the search spend."""
