@@ -179,6 +179,10 @@ class Simulator(gym.Env):
     """Randomized factors: factor name -> ``RangeParam`` (its position/width parameters, in [0, 1], and
     physical bounds). Declaring them lets ``UniformDR`` draw each factor uniformly over its bounds and
     lets reports show ordered intervals."""
+    per_sample_params: bool = True
+    """True: ``sample_batch`` takes an array of n values per parameter (vectorized). False: one value per
+    parameter per call (a scene script for Blender, Unity or Isaac renders one scene per call); the loop
+    then calls it once per group of samples with equal values (``envs.generation.draw``)."""
     action_space = spaces.Discrete(1)
 
     _params: Params | None = None
@@ -188,7 +192,7 @@ class Simulator(gym.Env):
         """Draw ``n`` labelled samples; ``(x, y)`` numpy arrays with ``len(x) == len(y) == n``.
 
         Each parameter value is a scalar or an array of ``n`` per-sample values (as domain
-        randomization draws them). Missing parameters take nominal values; out-of-range values
+        randomization draws them); always a scalar where ``per_sample_params`` is False. Missing parameters take nominal values; out-of-range values
         raise ``ValueError`` (call ``self.check_params(params, n)`` first). The same ``params``
         and ``seed`` must give an identical batch.
         """

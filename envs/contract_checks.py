@@ -254,7 +254,8 @@ CHECKS: tuple[Check, ...] = (
     Check("params_respected", "moving any one parameter changes the data (at nominal or mid-bounds)",
           _check_params_respected,
           ("same_seed_same_batch",)),
-    Check("per_sample_params", "sample_batch accepts an array of n per-sample values", _check_per_sample,
+    Check("per_sample_params", "sample_batch accepts an array of n per-sample values (or declares "
+          "per_sample_params = False: then one call per sample)", _check_per_sample,
           ("nominal_params",)),
     Check("batch_equals_reset", "sample_batch and n resets draw from the same distribution", _check_batch_vs_reset,
           ("label_in_info", "num_classes", "nominal_params")),

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from .base import validate_params
 from .check_context import CheckContext, SimulatorContractError, batch, one_line
-from .generation import _batch_by_reset
+from .generation import _batch_by_reset, draw, takes_per_sample_params
 
 
 def _box_bounds(space: spaces.Box) -> tuple[float, float]:
@@ -75,14 +75,16 @@ def _check_per_sample(ctx: CheckContext) -> list[str] | None:
     name, sub = boxes[0]
     n = max(ctx.n, 16)
     params = {**validate_params(ctx.space, ctx.nominal, None), name: np.linspace(*_box_bounds(sub), n)}
-    try:
-        x, y = ctx.env.sample_batch(params, n, ctx.seed)
+    scalar_only = not takes_per_sample_params(ctx.env)
+    try:  # a scalar-only simulator: through the loop's one call per group of equal values
+        x, y = draw(ctx.env, params, n, ctx.seed) if scalar_only else ctx.env.sample_batch(params, n, ctx.seed)
     except Exception as err:
         raise SimulatorContractError(
-            f"{ctx.name}.sample_batch failed on an array of {n} per-sample values for {name!r}: "
-            f"{type(err).__name__}: {one_line(err)}",
+            f"{ctx.name}.sample_batch failed on {'scalar values' if scalar_only else f'an array of {n} per-sample values'} "
+            f"for {name!r}: {type(err).__name__}: {one_line(err)}",
             "accept a scalar or an array of n values per parameter (domain randomization draws one per "
-            "sample); np.broadcast_to(params[name], (n,)) handles both") from err
+            "sample); np.broadcast_to(params[name], (n,)) handles both. A simulator that renders one scene "
+            "per call declares per_sample_params = False, and the loop calls it per sample") from err
     if len(x) != n or len(y) != n:
         raise SimulatorContractError(
             f"{ctx.name}.sample_batch returned {len(x)} samples and {len(y)} labels for n={n} per-sample values",

@@ -2,7 +2,10 @@
 
 ``generate_batch`` is what generator actors call. It uses the simulator's vectorized
 ``sample_batch`` when there is one, and falls back to calling ``reset`` once per sample for a
-plain ``gymnasium.Env`` that only follows the minimal contract.
+plain ``gymnasium.Env`` that only follows the minimal contract. A simulator that declares
+``per_sample_params = False`` (a scene script: one value per parameter per call) gets per-sample
+values as one ``sample_batch`` call per group of samples with equal values (``draw``, the one place
+that calls a simulator for a batch).
 """
 
 from __future__ import annotations
@@ -67,16 +70,52 @@ def generate_batch(
     base = validate_params(param_space, nominal_params_of(env), params)
     rng = np.random.default_rng([seed, 0xD12])
     full = draw_per_sample_params(param_space, base, ranges, n, rng) if ranges else base
-    if hasattr(env, "sample_batch"):
-        x, y = env.sample_batch(full, n, seed)
+    return draw(env, full, n, seed)
+
+
+def takes_per_sample_params(env: gym.Env) -> bool:
+    """Whether ``env.sample_batch`` takes an array of n values per parameter (the default), or one
+    value per parameter per call (``per_sample_params = False``)."""
+    return bool(getattr(env, "per_sample_params", True))
+
+
+def draw(env: gym.Env, params: Params, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` samples at validated ``params`` (scalars, or arrays of ``n`` per-sample values): the
+    simulator's ``sample_batch``, per group of equal values for a scalar-only one, or ``reset`` per sample."""
+    if not hasattr(env, "sample_batch"):
+        return _batch_by_reset(env, params, n, seed)
+    if takes_per_sample_params(env) or not any(np.ndim(v) for v in params.values()):
+        x, y = env.sample_batch(params, n, seed)
     else:
-        x, y = _batch_by_reset(env, full, n, seed)
+        x, y = _batch_by_groups(env, params, n, seed)
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != n or len(y) != n:
         raise ValueError(
             f"{type(env).__name__}.sample_batch returned {len(x)} samples and {len(y)} labels; "
             f"expected {n} of each"
         )
+    return x, y
+
+
+def _batch_by_groups(env: gym.Env, params: Params, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A scalar-only simulator's batch: one ``sample_batch`` call per group of samples whose values are
+    all equal (continuous draws: one call per sample), each with its own seed, in sample order."""
+    columns = {k: np.broadcast_to(np.asarray(v), (n,)) for k, v in params.items()}
+    groups: dict[tuple, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(tuple(columns[k][i].item() for k in columns), []).append(i)
+    seeds = np.random.default_rng([seed, 0x5CA1]).integers(0, 2**31 - 1, size=len(groups))
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    for (values, rows), group_seed in zip(groups.items(), seeds):
+        xs, ys = env.sample_batch(dict(zip(columns, values)), len(rows), int(group_seed))
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        if len(xs) != len(rows) or len(ys) != len(rows):
+            raise ValueError(f"{type(env).__name__}.sample_batch returned {len(xs)} samples and {len(ys)} labels; "
+                             f"expected {len(rows)} of each")
+        if x is None:
+            x, y = np.empty((n, *xs.shape[1:]), xs.dtype), np.empty((n, *ys.shape[1:]), ys.dtype)
+        x[rows], y[rows] = xs, ys
     return x, y
 
 

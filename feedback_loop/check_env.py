@@ -59,6 +59,7 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
     line = task_line(env, {r.check: r.status for r in results}, args.seed)
     if line:
         print(line)
+    print(params_line(env))
     failed = skipped = 0
     for result in results:
         if result.status == "ok":
@@ -100,6 +101,18 @@ def task_line(env: Any, statuses: dict[str, str], seed: int = 0) -> str | None:
     except Exception:  # already a FAIL line of labels_in_range's rule, or a crash the checks reported
         return f"task: {task.describe()}, labels not described (binding the task to a batch failed)"
     return f"task: {task.describe()}, {label_spec(task)}"
+
+
+def params_line(env: Any) -> str:
+    """Which kind of simulator this is: how the loop passes it per-sample parameter values."""
+    from .envs.generation import takes_per_sample_params
+
+    if not hasattr(env, "sample_batch"):
+        return "params: no sample_batch; the loop calls reset once per sample with that sample's values"
+    if takes_per_sample_params(env):
+        return "params: per sample (sample_batch takes an array of n values per parameter)"
+    return ("params: scalar only (per_sample_params = False); the loop calls sample_batch once per group of "
+            "samples with equal values, once per sample under domain randomization")
 
 
 def label_spec(task: Any) -> str:

@@ -5,7 +5,8 @@ indices in range, finite vectors of one shape (regression), a class per pixel (s
 
 Override the ``simulator`` fixture to return an instance of your simulator (the unwrapped env).
 A simulator without ``sample_batch`` is tested through the one-sample-per-``reset`` path the loop
-falls back to. Set ``expects_real_data = True`` when your simulator must ship ``real_data()``.
+falls back to; a scalar-only one (``per_sample_params = False``) through the loop's one call per group
+of equal values. Set ``expects_real_data = True`` when your simulator must ship ``real_data()``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gymnasium.utils.env_checker import check_env
 from feedback_loop.envs.base import validate_params
 from feedback_loop.envs.checker import SimulatorContractError, check_simulator
 from feedback_loop.envs.data_checks import distribution_mismatch
-from feedback_loop.envs.generation import _batch_by_reset
+from feedback_loop.envs.generation import _batch_by_reset, draw, takes_per_sample_params
 from feedback_loop.tasks import TaskError, build_task, declared_task
 
 
@@ -36,10 +37,12 @@ def _bounds(space: gym.spaces.Space) -> tuple[float, float]:
 
 
 def sample(env: Any, params: dict, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``env.sample_batch``, or the loop's ``reset`` fallback for a simulator without one."""
-    if hasattr(env, "sample_batch"):
+    """``env.sample_batch``; for a scalar-only simulator (``per_sample_params = False``) or one without
+    ``sample_batch``, the way the loop calls it (``envs.generation.draw``: per group of equal values, or
+    ``reset`` per sample)."""
+    if hasattr(env, "sample_batch") and takes_per_sample_params(env):
         return env.sample_batch(params, n, seed)
-    return _batch_by_reset(env, validate_params(env.param_space, env.nominal_params, params, n), n, seed)
+    return draw(env, validate_params(env.param_space, env.nominal_params, params, n), n, seed)
 
 
 class SimulatorContract:
@@ -103,7 +106,8 @@ class SimulatorContract:
         assert not np.allclose(x_nominal, x_other), f"params {other} gave the same data as nominal_params"
 
     def test_per_sample_parameter_arrays_are_accepted(self, simulator):
-        """Rule: a continuous parameter may be an array of n per-sample values; the batch has n samples."""
+        """Rule: a continuous parameter may be an array of n per-sample values; the batch has n samples (a
+        scalar-only simulator, ``per_sample_params = False``: through the loop's one call per sample)."""
         n = 32
         boxes = [(k, s) for k, s in simulator.param_space.spaces.items() if isinstance(s, gym.spaces.Box)]
         if not boxes:
