@@ -141,7 +141,8 @@ def render_defaults() -> str:
     from feedback_loop.config import Config
 
     text = yaml.safe_dump(dataclasses.asdict(Config()), sort_keys=False, default_flow_style=False)
-    return f"```yaml\n{text.rstrip()}\n```"
+    body = "\n".join("    " + line for line in f"```yaml\n{text.rstrip()}\n```".splitlines())
+    return f'??? example "Every key at its default"\n\n{body}\n'  # collapsed: it is long
 
 
 def render_rules() -> str:
