@@ -112,3 +112,12 @@ def test_the_dozen_line_simulator_follows_the_contract(page, tmp_path):
     proc = subprocess.run([str(feedback_loop), "check-env", "my_sim:Rings"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{page}'s simulator fails check-env:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize("page", ["README.md", "BENCHMARKS.md", "examples/custom_simulator/README.md"])
+def test_the_links_of_pages_outside_the_site_resolve(page):
+    """The README and BENCHMARKS.md link into docs/ by path (they are read on the repository's page)."""
+    path = ROOT / page
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
+    missing = [t for t in targets if "://" not in t and not (path.parent / t).exists()]
+    assert not missing, f"{page} links to files that do not exist: {missing}"
