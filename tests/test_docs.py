@@ -51,6 +51,8 @@ def site(tmp_path_factory) -> Path:
 def test_the_site_builds_strictly(site):
     assert (site / "index.html").is_file()
     assert (site / "reference" / "configuration" / "index.html").is_file()
+    benchmarks = (site / "benchmarks" / "index.html").read_text()  # BENCHMARKS.md's current section, included
+    assert "Digits-v0 at equal compute" in benchmarks and "--8&lt;--" not in benchmarks
 
 
 def test_the_configuration_reference_shows_every_key(site):
