@@ -250,6 +250,10 @@ class LoopRunner:
             "status": "finished" if summary.get("delivered_val_score") is not None
             or summary.get("delivered_realism") is not None else "failed",
         })
+        if self.config.final.finetune and summary.get("model_file"):  # on the labelled real samples, CV inside them
+            from .finetune import finetune_delivered
+
+            summary.update(finetune_delivered(self.run_dir, self.prepared, seed=self.config.seed))
         diagnostics, figure = report.delivered_diagnostics(self.run_dir, self.real, self.prepared.task)
         summary.update(diagnostics)
         if figure is not None:
