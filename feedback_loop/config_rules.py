@@ -29,6 +29,7 @@ class Facts:
     persistent: bool  # the policy trains persistent learners (ADR, VADRA, PBT, persistent uniform DR)
     searches: bool  # per-candidate with a search (not uniform DR's one model under budget.train_samples)
     one_model: bool  # per-candidate, nothing to search, budget.train_samples: the budget is one model
+    nothing_to_search: bool  # per-candidate and the policy has nothing to search (uniform DR)
     uses_sampler: bool  # the policy reads policy.sampler (Optuna)
     builtin_model: bool  # learner.model is one of ours (takes learner.hidden)
     refiner: bool  # a refiner runs between generators and learners
@@ -43,7 +44,8 @@ class Facts:
         persistent = policy.learner_mode_for(options) == "persistent"
         one_model = not persistent and not policy.searches and bool(config.budget.train_samples)
         return cls(policy=config.policy.name, persistent=persistent, searches=not persistent and not one_model,
-                   one_model=one_model, uses_sampler=policy.uses_sampler,
+                   one_model=one_model, nothing_to_search=not persistent and not policy.searches,
+                   uses_sampler=policy.uses_sampler,
                    builtin_model=config.learner.model in BUILTIN_MODELS, refiner=config.refiner.name != "none")
 
 
@@ -113,6 +115,9 @@ RULES: list[Rule] = [
     Rule("final.epochs", _PERSISTENT, "warn",
          f"sizes only the oracle reference (a simulator that knows its true parameters): {_DELIVERS}",
          _persistent, ("policy.name=adr", "final.epochs=5")),
+    Rule("final.widen", "with a policy that has nothing to search (uniform)", "warn",
+         "is ignored: uniform DR's intervals are already the whole bounds",
+         lambda c, f: f.nothing_to_search, ("policy.name=uniform", "final.widen=0.5")),
     Rule("final.samples", _ONE_MODEL, "warn",
          "is ignored: the one model trains budget.train_samples / final.epochs samples",
          lambda c, f: f.one_model, ("policy.name=uniform", "budget.train_samples=200000", "final.samples=500")),
@@ -138,6 +143,9 @@ RULES: list[Rule] = [
            lambda c, f: not f.refiner, (f"refiner.{key}={value}",))
       for key, value in (("fit_samples", 500), ("refresh_every", 5), ("refresh_steps", 10), ("cpus", 0.25),
                          ("gpus", 0.25))],
+    Rule("refiner.options", "with refiner.name: none", "refuse",
+         "is refused: refiner 'none' takes no options (set refiner.name: simgan to refine)",
+         lambda c, f: not f.refiner, ("refiner.options={steps: 5}",)),
     Rule("refiner.refresh_steps", "with refiner.refresh_every null (fit once)", "warn",
          "is ignored: the refiner is fitted once and never refreshed; set refiner.refresh_every",
          lambda c, f: f.refiner and c.refiner.refresh_every is None, ("refiner.name=simgan", "refiner.refresh_steps=10")),

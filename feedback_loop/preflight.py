@@ -281,7 +281,7 @@ def prepare_run(config: Config) -> PreparedRun:
         _construct_policy(name, options, f"policy_options.{name}", env, policy.seed, task)
     _check_model(config, real, input_shape, task)
     for line in warnings:  # once per run, before anything starts
-        logger.warning(line)
+        logger.warning("warning: %s", line)
     return PreparedRun(config=config, env=env, real=real, input_shape=input_shape, task=task,
                        policy_options=kwargs, warnings=warnings,
                        fed_back=fed_back_objective(config.objective, task))
