@@ -208,3 +208,9 @@ def refuse_said_elsewhere(options: Any, path: str) -> None:
         if isinstance(options, dict) and option in options:
             raise ConfigError(f"{path}.{option}: value {options[option]!r} says {key} a second time; "
                               f"set {key} instead")
+
+
+def rows() -> list[dict[str, str]]:
+    """The table as plain rows (key, when, action, reason, example) for the configuration reference."""
+    return [{"key": r.key, "when": r.when, "action": r.action, "reason": r.reason, "example": " ".join(r.example)}
+            for r in RULES]
