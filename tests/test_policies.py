@@ -28,6 +28,10 @@ class TestBuiltinPolicies(PolicyContract):
         return request.param
 
     @pytest.fixture
+    def learns_from_outcomes(self, policy_name):
+        return policy_name not in ("random", "uniform")  # these two never look at an outcome
+
+    @pytest.fixture
     def make_policy(self, policy_name, simulator):
         return lambda seed, workdir: make_policy(
             policy_name, param_space=simulator.param_space, nominal_params=simulator.nominal_params, seed=seed,

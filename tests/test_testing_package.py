@@ -127,6 +127,10 @@ class GainRefiner(Refiner):
 # -- the author's test classes ------------------------------------------------------------------------
 class TestTinyPolicy(PolicyContract):
     @pytest.fixture
+    def learns_from_outcomes(self):  # random search: its tell() does nothing
+        return False
+
+    @pytest.fixture
     def make_policy(self, simulator):  # simulator: the default GaussianMixture
         return lambda seed: TinyPolicy(param_space=simulator.param_space,
                                        nominal_params=simulator.nominal_params, seed=seed)
@@ -174,11 +178,19 @@ def test_a_broken_policy_fails_naming_the_rule_and_a_good_one_passes(tmp_path):
         textwrap.dedent("""
         class TestGood(PolicyContract):
             @pytest.fixture
+            def learns_from_outcomes(self):
+                return False
+
+            @pytest.fixture
             def make_policy(self, simulator):
                 return lambda seed: TinyPolicy(param_space=simulator.param_space,
                                                nominal_params=simulator.nominal_params, seed=seed)
 
         class TestBroken(PolicyContract):
+            @pytest.fixture
+            def learns_from_outcomes(self):
+                return False
+
             @pytest.fixture
             def make_policy(self, simulator):
                 return lambda seed: DuplicateIdsPolicy(param_space=simulator.param_space,

@@ -23,12 +23,31 @@ from feedback_loop.envs.base import validate_params
 from feedback_loop.policies import Candidate, Outcome, Policy
 
 PolicyFactory = Callable[..., Policy]
+MAX_TELLS = 400  # enough for ADR's defaults to fill a boundary buffer (8 of 16 sides' samples)
+TELLS_AFTER_CHANGE = 4  # outcomes told after the first change, before the state is saved
+ROUND_TRIP_ASKS = 8  # asks (each told the same outcome) the original and the restored policy must agree on
 
 
 def fake_score(candidate: Candidate) -> float:
     """A fixed synthetic reward: higher near the middle of every continuous range."""
     values = np.array([v for v in candidate.params.values() if isinstance(v, float)])
     return float(-np.sum(values**2))
+
+
+def moving_outcome(simulator: Any, candidate: Candidate) -> Outcome:
+    """An outcome that moves any learning policy: a score in [0, 1] that is high near the nominal
+    parameters and low far from them (so scores fall on both sides of thresholds such as ADR's
+    ``t_low``/``t_high``), a ``train_loss`` (for loss-driven policies) that grows away from nominal,
+    and the score as ``fresh_score`` (what a persistent learner reports)."""
+    distances = []
+    for name, space in simulator.param_space.spaces.items():
+        value = candidate.params.get(name, simulator.nominal_params.get(name))
+        if hasattr(space, "low") and np.size(space.low) == 1 and isinstance(value, (int, float)):
+            low, high = float(np.asarray(space.low).item()), float(np.asarray(space.high).item())
+            nominal = float(simulator.nominal_params.get(name, (low + high) / 2))
+            distances.append(abs(float(value) - nominal) / max(high - low, 1e-12))
+    score = float(np.clip(1.0 - 2.0 * np.mean(distances), 0.0, 1.0)) if distances else 0.5
+    return Outcome(score=score, train_loss=1.0 - score, metrics={"fresh_score": score})
 
 
 def assert_in_space(simulator: Any, candidate: Candidate) -> bool:
@@ -41,6 +60,12 @@ def assert_in_space(simulator: Any, candidate: Candidate) -> bool:
     except (ValueError, TypeError) as err:
         pytest.fail(f"ask() must propose candidates inside param_space; candidate {candidate.id}: {err}")
     return True
+
+
+def _asks(candidates: list[Candidate]) -> list[tuple[Any, ...]]:
+    """What a policy asked, without ids (a twin's ids match anyway)."""
+    return [(json.dumps(c.params, sort_keys=True, default=float), json.dumps(c.ranges, sort_keys=True, default=float),
+             c.member, c.copy_from) for c in candidates]
 
 
 def build_policy(make_policy: PolicyFactory, seed: int, workdir: Path) -> Policy:
@@ -66,6 +91,12 @@ class PolicyContract:
         import feedback_loop.envs  # noqa: F401  (registers the ids)
 
         return gym.make("feedback_loop/GaussianMixture-v0").unwrapped
+
+    @pytest.fixture
+    def learns_from_outcomes(self) -> bool:
+        """Override to False for a policy whose asks never depend on what it is told (random search,
+        uniform DR); the state round trip then does not require the outcomes to change its state."""
+        return True
 
     @pytest.fixture
     def make_policy(self, simulator) -> PolicyFactory:
@@ -123,12 +154,25 @@ class PolicyContract:
             first.tell(a, Outcome(score=fake_score(a)))
             second.tell(b, Outcome(score=fake_score(b)))
 
-    def test_state_round_trip_continues_identically(self, make_policy, tmp_path):
-        """Rule: a policy restored from its JSON state_dict asks exactly what the original asks next."""
+    def test_state_round_trip_continues_identically(self, make_policy, simulator, learns_from_outcomes, tmp_path):
+        """Rule: a policy restored from its JSON state_dict asks exactly what the original asks next,
+        after outcomes that changed its state (what it asks differs from an untold twin's)."""
         original = build_policy(make_policy, 3, tmp_path / "a")
-        for _ in range(12):  # past Optuna's random start-up trials
-            (candidate,) = original.ask(1)
-            original.tell(candidate, Outcome(score=fake_score(candidate)))
+        untold = build_policy(make_policy, 3, tmp_path / "untold")  # asked the same, told nothing
+        told, changed_at = 0, None
+        while told < MAX_TELLS and (changed_at is None or told < changed_at + TELLS_AFTER_CHANGE):
+            asked, twin = original.ask(1), untold.ask(1)
+            if changed_at is None and _asks(asked) != _asks(twin):
+                changed_at = told  # the outcomes so far changed what the policy asks
+            if not asked:
+                break
+            original.tell(asked[0], moving_outcome(simulator, asked[0]))
+            told += 1
+        if learns_from_outcomes:
+            assert changed_at is not None, (
+                f"after {told} outcomes (scores 0..1 around the nominal parameters, with train_loss) the policy "
+                "still asks what a twin told nothing asks: its state never changed, so the round trip proves "
+                "nothing. A policy that never learns overrides the learns_from_outcomes fixture to False")
         try:
             state = json.loads(json.dumps(original.state_dict()))  # must survive JSON
         except TypeError as err:
@@ -137,7 +181,11 @@ class PolicyContract:
         shutil.copytree(tmp_path / "a", tmp_path / "b")
         restored = build_policy(make_policy, 3, tmp_path / "b")
         restored.load_state_dict(state)
-        a, b = original.ask(1)[0], restored.ask(1)[0]
-        assert a.id == b.id, f"a restored policy must continue the candidate ids; {a.id} != {b.id}"
-        assert a.params == pytest.approx(b.params), "a restored policy must ask what the original asks next"
-        assert a.ranges == b.ranges, "a restored policy must propose the ranges the original proposes next"
+        for step in range(ROUND_TRIP_ASKS):  # a few asks: one draw may hide a state that was not restored
+            a, b = original.ask(1)[0], restored.ask(1)[0]
+            assert a.id == b.id, f"a restored policy must continue the candidate ids; {a.id} != {b.id}"
+            assert a.params == pytest.approx(b.params), f"a restored policy must ask what the original asks (ask #{step})"
+            assert a.ranges == b.ranges, f"a restored policy must propose the ranges the original proposes (ask #{step})"
+            outcome = moving_outcome(simulator, a)
+            original.tell(a, outcome)
+            restored.tell(b, outcome)
