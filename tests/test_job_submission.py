@@ -41,7 +41,8 @@ def test_ray_job_submit_runs_a_config_with_a_plugin_from_the_working_dir(tmp_pat
     assert summary["evaluations"] == 3 and summary["failed_evaluations"] == 0
     client = mlflow.MlflowClient(store)
     parent = client.get_run(summary["mlflow_run_id"])
-    assert parent.data.tags["mlflow.runName"].startswith("job-submission-test") or parent.info.run_name
+    assert parent.info.run_name == f"job-submission-test-{parent.data.tags['feedback_loop_run_id']}"  # config name-run id
+    assert parent.data.tags["run_dir"] == str(run_dir.resolve())
     children = client.search_runs([summary["mlflow_experiment_id"]],
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sum(run.data.tags.get("stage") == "search" for run in children) == 3

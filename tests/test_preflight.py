@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from feedback_loop.config import ConfigError, load_config
 from feedback_loop.imports import ImportPathError
@@ -167,5 +168,10 @@ def test_cli_refuses_before_ray_or_mlflow_start(tmp_path, assignment, key):
 @pytest.mark.parametrize("name", ["digits.yaml", "digits_pbt.yaml", "digits_simgan.yaml", "gaussian_mixture.yaml"])
 def test_every_example_config_passes_preflight(name):
     """The README's commands run these files as they are: each must load and pass every check."""
-    prepared = prepare_run(load_config(str(ROOT / "examples" / name)))
-    assert prepared.config.budget.train_samples or prepared.config.budget.evaluations
+    path = ROOT / "examples" / name
+    prepared = prepare_run(load_config(str(path)))
+    # run as written: the budget the file states (not the defaults' 60 evaluations), and nothing warned
+    stated = yaml.safe_load(path.read_text())["budget"]
+    budget = prepared.config.budget
+    assert (budget.evaluations, budget.train_samples) == (stated.get("evaluations", 60), stated.get("train_samples"))
+    assert prepared.warnings == []
