@@ -25,7 +25,7 @@ from .config_rules import check_rules, refuse_said_elsewhere
 from .envs import RealData
 from .imports import ImportPathError
 from .labels import apply_labels_budget
-from .objectives import check_policy as check_objective_policy, fed_back_objective
+from .objectives import check_run as check_objective_run, fed_back_objective
 from .policies import POLICIES, SAMPLERS
 from .refiners import REFINERS, SimGANConfig
 from .simulators import checked_simulator, load_real_data
@@ -248,7 +248,7 @@ def prepare_run(config: Config) -> PreparedRun:
         per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
     _check_refiner(config, None)
     _check_search(config, kwargs)
-    check_objective_policy(config, POLICIES[policy.name])
+    check_objective_run(config, POLICIES[policy.name])
     for name, options in per_policy.items():
         _check_policy_options(name, options, config)
 

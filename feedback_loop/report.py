@@ -186,14 +186,15 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
     if ledger.best is not None:
         params, ranges = ledger.best["candidate"]["params"], ledger.best["candidate"]["ranges"]
         x, y = generate_batch(env, params, ranges=ranges, n=400, seed=seeds.data_seed(config.seed, seeds.SAMPLES_FIGURE))
-        figure = samples_figure(x, y, real.x_val, real.y_val,
+        labelled = len(real.x_val) > 0  # without labels (data.labels: 0) the real column is left out
+        figure = samples_figure(x, y, real.x_val if labelled else None, real.y_val if labelled else None,
                                 title=f"{config.name}: generated at the best parameters vs real")
         if figure is not None:
             out["best_samples.png"] = figure
         if refine is not None and x.ndim == 4:
             from .refiners.grid import refinement_grid
 
-            out["refinement_grid.png"] = refinement_grid(x, refine(x, y), real.x_val, None)
+            out["refinement_grid.png"] = refinement_grid(x, refine(x, y), real.inputs(), None)
     for name, figure in out.items():
         figure.savefig(run_dir / name, dpi=100)
     return out

@@ -100,6 +100,8 @@ def test_both_penalizes_the_task_score_by_the_weighted_realism(tmp_path):
     ("optuna", ("objective.score=fid",), r"objective\.score: unknown score 'fid'; allowed: task, realism, both"),
     ("optuna", ("objective.realism=kid",), r"objective\.realism: unknown distance 'kid'; allowed: mmd, c2st"),
     ("optuna", ("objective.features=pixels",), r"objective\.features: unknown features 'pixels'"),
+    ("optuna", ("data.labels=100", "objective.score=realism", "objective.features=no_such_module:features"),
+     r"objective\.features"),
     ("optuna", ("objective.weight=-1",), r"objective\.weight: value -1(\.0)? is out of range; allowed: >= 0"),
 ])
 def test_combinations_that_cannot_work_are_refused_by_name_before_ray(policy, extra, match):

@@ -54,6 +54,20 @@ def check_policy(config: Any, policy_cls: type) -> None:
                           f"task, or a policy steered by the score ({steered})")
 
 
+def check_run(config: Any, policy_cls: type) -> None:
+    """Preflight's check of the objective: the policy can be steered by it (``check_policy``) and a user's
+    feature function (``objective.features: module:function``) imports, before any learner starts."""
+    from ..config import ConfigError
+    from .features import resolve_features
+
+    check_policy(config, policy_cls)
+    if config.objective.score != "task":
+        try:
+            resolve_features(config.objective.features)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+
+
 def fed_back_objective(objective: Any, task: Any) -> Objective:
     """The score fed back and its direction: the task's, ``realism_<kind>`` (minimized), or the task
     score penalized by realism (the task's direction)."""
@@ -80,5 +94,5 @@ def combine(task_score: float, realism_value: float, weight: float, direction: s
     return task_score - penalty if direction == "maximize" else task_score + penalty
 
 
-__all__ = ["REALISMS", "SCORES", "c2st", "check_objective_config", "check_policy",
+__all__ = ["REALISMS", "SCORES", "c2st", "check_objective_config", "check_policy", "check_run",
            "chosen_on", "combine", "fed_back_objective", "mmd2", "realism"]
