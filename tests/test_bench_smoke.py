@@ -45,6 +45,10 @@ SCRIPTS: dict[str, tuple[list[str], str]] = {
                 "loop_refined_test_mae"),
     "digits_efficacy.py": (["--budget", "2", "--seeds", "1", "--top-k", "1", "--run-dir", "{tmp}/run",
                             "--set", "learner.samples=200", "--set", "learner.epochs=1"], "loop_test_acc"),
+    "labels.py": (["--labels", "0,10", "--seeds", "1", "--train-samples", "1200", "--run-dir", "{tmp}/run",
+                   "--set", "learner.samples=200", "--set", "learner.epochs=1", "--set", "final.samples=200",
+                   "--set", "final.epochs=1", "--set", "policy.options={population: 2, interval: 1}",
+                   "--set", "resources.learner_cpus=0.5"], "realism_task_spearman"),
     "digits_errors.py": (["--run", "{tmp}/run", "--uniform-samples", "300", "--synthetic", "500", "--out", "{tmp}/figures"],
                          "delivered_per_class"),
 }

@@ -1,0 +1,140 @@
+"""How many labels does the loop need? Real *test* accuracy on Digits-v0 with N labelled validation
+digits (``data.labels``), the other validation inputs unlabeled, at one compute budget per run.
+
+For every N in ``--labels`` (``all`` = the 898) and every seed:
+
+- ``uniform``: uniform DR; N > 0: one persistent learner, its state chosen on the N labels; N = 0: one
+  model on fresh uniform-DR data, its last state (nothing to choose on);
+- ``loop_task`` (N >= 10): PBT (examples/digits_pbt.yaml) fed the task score on the N labels;
+- ``loop_realism``: PBT fed realism (``objective.realism``, ``objective.features``) alone;
+- ``loop_both`` (N >= 10): PBT fed the task score penalized by ``--weight`` x realism;
+- each of them ``+ft`` (N >= 2): the delivered model fine-tuned on the N labels (``final.finetune``);
+- ``real_only`` (N >= 2): the same CNN trained from scratch on the N labels, epochs by CV inside them.
+
+``realism_task_spearman``: over the candidates (steps) of the ``loop_realism`` runs at the largest N,
+the rank correlation between realism (negated: positive means realism ranks as accuracy does) and accuracy on their labelled validation samples (for the
+report only: nothing fed back reads it). Every run's budget is ``--train-samples`` sample visits
+(3,000,000 by default: the main job's); the fine-tuning's own visits are reported beside it.
+Prints one JSON line last: ``rows`` of ``{labels, setting, test_acc, test_acc_std, per_seed}``,
+``realism_task_spearman``, ``wall_seconds``.
+
+    python bench/labels.py --labels 0,10,50,all --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_result  # noqa: E402
+
+from feedback_loop.config import load_config  # noqa: E402
+from feedback_loop.loop import LoopRunner, resume_loop  # noqa: E402
+from feedback_loop.ledger import read_history  # noqa: E402
+
+
+def settings(n: int) -> dict[str, list[str]]:
+    """The runs at N labels: each a list of config overrides on top of the PBT example."""
+    uniform = (["policy.name=uniform", "policy.options={persistent: true}"] if n > 0 else
+               ["policy.name=uniform", "policy.options={}", "objective.score=realism"])
+    out = {"uniform": uniform, "loop_realism": ["objective.score=realism"]}
+    if n >= 10:
+        out.update(loop_task=["objective.score=task"], loop_both=["objective.score=both"])
+    return out
+
+
+def real_only(prepared, seed: int) -> float:
+    """The CNN trained from scratch on the N labels, epochs by CV inside them; its test accuracy."""
+    import torch
+
+    from feedback_loop.delivery import LoadedModel
+    from feedback_loop.finetune import choose_epochs
+    from feedback_loop.learners import build_model
+    from feedback_loop.learners.training import TrainSettings, evaluate, to_tensors, train_epochs
+
+    learner, task, real = prepared.config.learner, prepared.task, prepared.real
+    torch.manual_seed(seed)
+    fresh = LoadedModel(build_model(learner.model, prepared.input_shape, task.outputs(), learner.hidden),
+                        learner.input_scale, {}, task)
+    train = TrainSettings.of(learner)
+    epochs, _, _ = choose_epochs(fresh, real.x_val, real.y_val, train, task, seed)
+    model = fresh.module
+    xt, yt = to_tensors(real.x_val, real.y_val, torch.device("cpu"), train.input_scale, task)
+    if epochs:
+        train_epochs(model, xt, yt, TrainSettings(epochs, train.batch_size, train.lr, train.weight_decay,
+                                                  train.input_scale), torch.Generator().manual_seed(seed), task=task)
+    test = to_tensors(real.x_test, real.y_test, torch.device("cpu"), train.input_scale, task)
+    return evaluate(model, *test, task)[task.score]
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    return None if len(a) < 3 else float(spearmanr(a, b).statistic)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="examples/digits_pbt.yaml")
+    ap.add_argument("--labels", default="0,10,50,all", help="comma-separated N (all: every validation label)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--train-samples", type=int, default=3_000_000, help="sample visits per run")
+    ap.add_argument("--realism", default="mmd", choices=["mmd", "c2st"])
+    ap.add_argument("--features", default="learner", help="objective.features: raw, learner or module:function")
+    ap.add_argument("--weight", type=float, default=1.0, help="objective.weight of loop_both")
+    ap.add_argument("--run-dir", default="runs/bench-labels")
+    ap.add_argument("--tracking-uri", default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for every run")
+    args = ap.parse_args()
+    started = time.monotonic()
+    labels = [None if n == "all" else int(n) for n in args.labels.split(",")]
+    per_seed: dict[tuple[str, str], list[float | None]] = {}
+    realism_vs_task: tuple[list[float], list[float]] = ([], [])
+    for n in labels:
+        name = "all" if n is None else str(n)
+        for seed in range(args.seeds):
+            for setting, extra in settings(10**9 if n is None else n).items():
+                common = [f"seed={seed}", f"policy.seed={seed}", f"data.labels={'null' if n is None else n}",
+                          "budget.evaluations=null", f"budget.train_samples={args.train_samples}",
+                          f"objective.realism={args.realism}", f"objective.features={args.features}",
+                          f"objective.weight={args.weight}", f"final.finetune={'true' if n is None or n >= 2 else 'false'}",
+                          *args.set, *extra, f"name=labels-{name}-{setting}-{seed}"]  # the setting's own last
+                config = load_config(args.config, common)
+                run_dir = Path(args.run_dir) / f"{name}-{setting}-seed{seed}"
+                if (run_dir / "checkpoint.json").is_file():  # finished: its summary; stopped: resumed
+                    summary = resume_loop(run_dir, progress=False)
+                else:
+                    summary = LoopRunner(config, run_dir, tracking_uri=args.tracking_uri).run(progress=False)
+                per_seed.setdefault((name, setting), []).append(summary.get("delivered_test_score"))
+                if config.final.finetune:
+                    per_seed.setdefault((name, setting + "+ft"), []).append(summary.get("finetuned_test_score"))
+                if setting == "loop_realism" and n == labels[-1]:
+                    for h in read_history(run_dir):
+                        if h.get("realism") is not None and h.get("task_score") is not None:
+                            realism_vs_task[0].append(-h["realism"])  # so that agreement is positive
+                            realism_vs_task[1].append(h["task_score"])
+            if n is None or n >= 2:
+                from feedback_loop.preflight import prepare_run
+
+                prepared = prepare_run(load_config(args.config, [f"seed={seed}", f"data.labels={'null' if n is None else n}",
+                                                                 *args.set]))
+                per_seed.setdefault((name, "real_only"), []).append(real_only(prepared, seed))
+    rows = []
+    for (name, setting), values in per_seed.items():
+        scores = [v for v in values if v is not None]
+        rows.append({"labels": name, "setting": setting, "test_acc": float(np.mean(scores)) if scores else None,
+                     "test_acc_std": float(np.std(scores)) if scores else None,
+                     "per_seed": [None if v is None else round(v, 4) for v in values]})
+    print_result({"train_samples_per_run": args.train_samples, "rows": rows,
+                  # between -realism (higher: more realistic) and accuracy: positive where realism ranks as accuracy does
+                  "realism_task_spearman": spearman(*realism_vs_task),
+                  "wall_seconds": round(time.monotonic() - started, 1)})
+
+
+if __name__ == "__main__":
+    main()
