@@ -104,3 +104,9 @@ def test_an_npz_may_bring_x_unlabeled(tmp_path):
 def test_impossible_label_settings_are_refused_by_name(extra, match):
     with pytest.raises(ConfigError, match=match):
         prepare_run(load_config("examples/digits.yaml", ["tracking.tracking_uri=none", *extra]))
+
+
+def test_the_few_labels_example_passes_preflight_as_written():
+    prepared = prepare_run(load_config("examples/digits_pbt_few_labels.yaml", ["tracking.tracking_uri=none"]))
+    assert len(prepared.real.x_val) == 50 and prepared.objective.name == "realism_mmd"
+    assert prepared.config.final.finetune and prepared.config.policy.name == "pbt"
