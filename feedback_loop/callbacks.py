@@ -22,10 +22,12 @@ class Callback:
         """These results are in a checkpoint."""
 
     def on_end(self, summary: dict[str, Any]) -> None:
-        """The run finished (or failed) and wrote ``summary``."""
+        """The run reached its end (its status "finished", or "failed" when nothing succeeded): ``summary``
+        is complete and ``summary.json`` is written right after. A run that stops early gets ``on_stop``."""
 
     def on_stop(self, status: str) -> None:
-        """The run stopped early (``KILLED`` for Ctrl-C or a lost learner, ``FAILED`` otherwise)."""
+        """The run stopped early, resumable (``KILLED``: Ctrl-C, a lost learner or a lost Ray; ``FAILED``:
+        its first evaluations all failed)."""
 
     def close(self) -> None:
         """Always called last."""

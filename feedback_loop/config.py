@@ -66,7 +66,8 @@ class LearnerConfig:
     seed: int = 0
     """Seed of the model's initial weights and minibatch order (the same for every candidate)."""
     persistent_samples: int | None = None
-    """Samples per step of a persistent learner (adversarial, adr policies); None: ``samples``."""
+    """Samples per step of a persistent learner (adversarial, adr, pbt; uniform with ``persistent: true``);
+    None: ``samples``."""
     persistent_epochs: int = 1
     """Passes over each step's samples for a persistent learner."""
 
@@ -74,7 +75,9 @@ class LearnerConfig:
 @dataclass
 class PolicyConfig:
     name: str = "optuna"
-    """Policy: ``optuna``, ``random`` or ``uniform`` (uniform domain randomization)."""
+    """Policy: ``optuna``, ``random``, ``reinforce`` (searches, a fresh model per candidate), ``uniform``
+    (uniform domain randomization), ``adversarial``, ``adr`` or ``pbt`` (persistent learners); see
+    ``feedback_loop.policies.POLICIES``."""
     sampler: str = "tpe"
     """Optuna sampler when ``name: optuna``: ``tpe``, ``cmaes``, ``gp``, ``random`` or ``qmc``."""
     seed: int = 0
@@ -156,7 +159,8 @@ class ObjectiveConfig:
 @dataclass
 class ResourcesConfig:
     ray_address: str | None = None
-    """Ray cluster address (None: start or join a local Ray; ``auto``: the cluster this machine is in)."""
+    """Ray cluster address (None: the run starts a Ray of its own, whatever else runs on the machine,
+    unless ``RAY_ADDRESS`` is set as in a Ray job; ``auto``: join the ``ray start`` cluster this machine is in)."""
     generators: int = 1
     """Number of generator actors."""
     learners: int = 2

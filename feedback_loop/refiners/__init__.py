@@ -2,8 +2,9 @@
 
 ``make_refiner("simgan", {"channels": 32, ...})`` builds one by name; ``RefinerActor`` (in
 ``feedback_loop.refiners.actor``, imported lazily because it needs Ray) runs one between the
-generator and learner actors; ``save_weights``/``load_weights`` put its weights in a run's
-checkpoints; ``refinement_grid`` (``feedback_loop.refiners.grid``) draws synthetic vs refined vs real.
+generator and learner actors; a run keeps its weights in ``refiner_weights.npz`` in the run directory
+(``save_state``/``load_state``, rewritten after every fit; ``generate`` reads it), and
+``save_weights``/``load_weights`` do the same for a refiner object; ``refinement_grid`` (``feedback_loop.refiners.grid``) draws synthetic vs refined vs real.
 """
 
 from __future__ import annotations

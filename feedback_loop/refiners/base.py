@@ -21,7 +21,7 @@ class Refiner(ABC):
     """Maps synthetic batches towards the real data's look, keeping labels valid.
 
     Persistence is part of the contract: ``state_dict`` returns the *weights only* as numpy arrays
-    (saved without pickling by ``save_weights``), ``load_state_dict`` restores them so that
+    (saved without pickling by ``save_weights``/``save_state``), ``load_state_dict`` restores them so that
     ``refine`` and ``realism`` give the same results as before. Optimizer state and the history
     buffer are not saved: a reloaded refiner refines identically, and ``fit`` continues from the
     weights with fresh optimizers.

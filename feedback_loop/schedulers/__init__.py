@@ -26,7 +26,9 @@ def fidelities(config: Config) -> tuple[Fidelity, Fidelity]:
 
 
 def reserve(config: Config) -> int:
-    """Training sample visits kept for re-scoring and the final model (0 for a persistent policy)."""
+    """Training sample visits kept for re-scoring and the final model of a per-candidate search. It is
+    computed from ``selection``/``final`` whatever the policy; a persistent policy has neither stage, and
+    its budget keeps nothing back (``build_scheduler``)."""
     top, final = fidelities(config)
     return StagedScheduler.reserve(config.selection.candidates, config.selection.seeds, top, final)
 
