@@ -20,14 +20,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .errors import UserError
     from .imports import ImportPathError
-    from .executors import LearnerLostError, ResourceError
+    from .executors import LearnerLostError, RayLostError, ResourceError
     from .loop import EarlyFailureError
     from .simulators import SimulatorError
     from .tracking import TrackingError
 
     # Errors whose message says what to do: one line and exit 2, no traceback (unless --debug).
     return (ConfigError, SimulatorError, CheckpointError, TrackingError, ResourceError, ImportPathError,
-            LearnerLostError, EarlyFailureError, UserError)
+            LearnerLostError, RayLostError, EarlyFailureError, UserError)
 
 
 # Modules that each define ``add_command(subparsers)`` for one more subcommand.

@@ -19,7 +19,7 @@ from .objectives import summary as objective_summary
 from .callbacks import Callback, UserHook
 from .checkpoint import CHECKPOINT_FILE, Checkpointer, atomic_write_text, load_checkpoint, member_field
 from .config import Config, ConfigError, dump_config, load_config
-from .executors import Executor, LearnerLostError
+from .executors import Executor, LearnerLostError, RayLostError
 from .executors.resources import check_reachable
 from .interrupts import StopRequest
 from .ledger import Ledger
@@ -44,7 +44,9 @@ class LoopRunner:
 
     ``executor`` replaces the Ray actor pool: an ``Executor`` (e.g. an ``InProcessExecutor`` in
     tests), or a class taking ``RayExecutor``'s arguments (a benchmark's instrumented subclass).
-    ``final_scores=False`` skips retraining the best candidate and the oracle at the end.
+    ``final_scores=False`` skips the scores that need extra training or the test half at the end: the
+    oracle (the model trained on the real validation data) and a persistent run's delivered test score.
+    The search's stages (re-scoring, the delivered model) run either way.
     """
 
     def __init__(self, config: Config, run_dir: str | Path, *, tracking_uri: str | None = None,
@@ -131,7 +133,7 @@ class LoopRunner:
             with StopRequest() as stop:
                 try:
                     self._run_jobs(stop)
-                except (KeyboardInterrupt, EarlyFailureError, LearnerLostError) as err:
+                except (KeyboardInterrupt, EarlyFailureError, LearnerLostError, RayLostError) as err:
                     self._stop("FAILED" if isinstance(err, EarlyFailureError) else "KILLED")
                     raise
             return self._finish()

@@ -4,7 +4,7 @@
 ``Executor`` contract in ``base.py``, so the loop, its tests and the benchmarks use either.
 """
 
-from .base import Executor, LearnerLostError, ResourceError, data_seed, job_shards, shard_sizes
+from .base import Executor, LearnerLostError, RayLostError, ResourceError, data_seed, job_shards, shard_sizes
 from .inprocess import InProcessExecutor
 
-__all__ = ["Executor", "LearnerLostError", "ResourceError", "InProcessExecutor", "data_seed", "job_shards", "shard_sizes"]
+__all__ = ["Executor", "LearnerLostError", "RayLostError", "ResourceError", "InProcessExecutor", "data_seed", "job_shards", "shard_sizes"]

@@ -36,6 +36,10 @@ class LearnerLostError(RuntimeError):
     """The persistent learner died more often than the config tolerates (the run stays resumable)."""
 
 
+class RayLostError(RuntimeError):
+    """The run's Ray went away under it (stopped or killed); the run stops, resumable."""
+
+
 def shard_sizes(n: int, shards: int) -> list[int]:
     """``n`` samples split into at most ``shards`` near-equal shards."""
     shards = max(1, min(shards, n))

@@ -32,9 +32,10 @@ from ..tasks import Task, build_task
 from ..topology import Topology
 from ..types import Job, Outcome, Result
 from .actor_pool import ActorPool
-from .base import Executor, LearnerLostError, job_shards
+from .base import Executor, LearnerLostError, RayLostError, job_shards
 from .recovery import LostJobs, failed_outcome, is_learner_death, lost_to_infrastructure, resume_hint, wait_until_back
 from .refiner_stage import RefinerStage
+from .resources import ray_is_gone
 from .supervisor import MemberStates
 
 
@@ -69,6 +70,7 @@ class RayExecutor(Executor):
         self._lost = LostJobs()  # per-candidate jobs lost with an actor or a node, to run again
         self.restores = 0  # times a persistent learner died and was restored in this session
         self._saved_state: dict[str, Any] = {}  # load_state_dict's, for the refiner start() makes
+        self._ray_gone = False  # the run's Ray went away: nothing left to cancel or kill
 
     # the pool's actors, by the names tests and benchmarks use
     generators = property(lambda self: self.pool.generators)
@@ -96,13 +98,29 @@ class RayExecutor(Executor):
             self.refiner.refits = self._saved_state.get("refiner_refits", 0)
 
     def close(self) -> None:
-        self.pool.close()
-        if self.refiner is not None:
-            self.refiner.close()
+        if not self._ray_gone:
+            self.pool.close()
+            if self.refiner is not None:
+                self.refiner.close()
         self.refiner = None
+
+    def _stop_if_ray_gone(self, err: BaseException) -> None:
+        """Raise ``RayLostError`` when ``err`` came from the run's Ray going away (not from one actor or
+        node lost within it, which Ray and ``LostJobs`` recover from)."""
+        if ray_is_gone():
+            self._ray_gone = True
+            raise RayLostError(f"the run's Ray went away under it (stopped, e.g. by 'ray stop', or killed): "
+                               f"{type(err).__name__}. {resume_hint(self.run_dir)}") from err
 
     # -- jobs ------------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
+        try:
+            self._submit(job)
+        except RayError as err:
+            self._stop_if_ray_gone(err)
+            raise
+
+    def _submit(self, job: Job) -> None:
         if self.persistent and job.kind == "step":
             index = job.member
             if job.copy_from is not None:  # exploit: this member's learner takes over the source's state
@@ -131,7 +149,7 @@ class RayExecutor(Executor):
 
     def cancel(self) -> list[Job]:
         jobs = self.in_flight()
-        for ref in self._calls:
+        for ref in self._calls if not self._ray_gone else ():
             try:
                 ray.cancel(ref)  # queued ones are dropped; running ones end with the actors
             except (ValueError, RayError):
@@ -156,12 +174,20 @@ class RayExecutor(Executor):
             refs = list(oldest.values())
         else:
             refs = list(self._calls)
-        done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        try:
+            done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        except RayError as err:
+            self._stop_if_ray_gone(err)
+            raise
         results = []
         for ref in done:
             call = self._calls.pop(ref)
             self._load[call.learner] -= 1
-            result = self._collect(ref, call)
+            try:
+                result = self._collect(ref, call)
+            except RayLostError:  # still in flight: the checkpoint keeps it, to be redone on resume
+                self._calls[ref] = call
+                raise
             if result is None:  # a persistent learner died: restore it once, redo its jobs in order
                 self._redo_after([call.job], lambda: self._restore(call.learner), call.learner)
                 return results
@@ -191,6 +217,7 @@ class RayExecutor(Executor):
         try:
             raw = ray.get(ref)
         except RayError as err:  # the generator or refiner raised or died, or the learner died
+            self._stop_if_ray_gone(err)  # or the whole Ray went away: nothing to retry on
             if self.persistent and is_learner_death(err, self.learners[call.learner]):
                 return None
             return Result(call.job, failed_outcome(err), lost=lost_to_infrastructure(err))
@@ -202,7 +229,8 @@ class RayExecutor(Executor):
         if state is not None and call.job.kind == "step":
             self.members.record(call.learner, state)
         if call.realism is not None and outcome.ok:
-            # The discriminator's mean realism of the batch: a signal where real labels are scarce.
+            # The discriminator's mean realism of the job's first refined shard (not the whole batch):
+            # a signal where real labels are scarce.
             try:
                 outcome.metrics["realism"] = float(ray.get(call.realism))
             except RayError:
@@ -249,9 +277,13 @@ class RayExecutor(Executor):
         if self.refiner is None or not self.refiner.due(ledger.evaluations, searching) or ledger.best is None:
             return
         best = ledger.best["candidate"]
-        ref = self.pool.shard(best["params"], best["ranges"], self.config.refiner.fit_samples,
-                              seeds.refiner_fit(ledger.evaluations))
-        self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
+        try:
+            ref = self.pool.shard(best["params"], best["ranges"], self.config.refiner.fit_samples,
+                                  seeds.refiner_fit(ledger.evaluations))
+            self.refiner.fit(ref, steps=self.config.refiner.refresh_steps)
+        except RayError as err:
+            self._stop_if_ray_gone(err)
+            raise
         self.refiner.refreshed(ledger.evaluations)
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,7 +17,12 @@ logger = logging.getLogger(__name__)
 
 
 def ensure_ray(address: str | None) -> None:
-    """Start a local Ray (dashboard on 127.0.0.1 only) or connect to ``address``; reuse a running one.
+    """Start a Ray of this run's own (dashboard on 127.0.0.1 only), or connect to ``address`` (``auto``:
+    the cluster ``ray start`` started on this machine) or to ``RAY_ADDRESS`` (a Ray job's driver has
+    it); reuse one this process already runs.
+
+    Without an address Ray's own default would join the last ``ray start`` node on the machine (and
+    die with it); ``address="local"`` always starts a new one, whatever else runs there.
 
     User code named as ``module:Class`` from the current folder (see ``imports.py``) reaches the
     workers without a runtime_env of ours:
@@ -41,8 +46,8 @@ def ensure_ray(address: str | None) -> None:
     if notice.level == logging.NOTSET:
         notice.setLevel(logging.ERROR)
     try:
-        ray.init(address=address, dashboard_host="127.0.0.1", include_dashboard=False,
-                 logging_level="WARNING", log_to_driver=True)
+        ray.init(address=address or ("local" if not joins_a_cluster(None) else None), dashboard_host="127.0.0.1",
+                 include_dashboard=False, logging_level="WARNING", log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(
             f"resources.ray_address: cannot connect to Ray at {address!r}: {err}. "
@@ -80,6 +85,25 @@ def joins_a_cluster(address: str | None) -> bool:
     """Whether the driver joins a cluster (an address, or ``RAY_ADDRESS`` as a Ray job's driver has)
     rather than starting its own Ray: a cluster may grow (autoscaling), a local Ray never does."""
     return address is not None or bool(os.environ.get("RAY_ADDRESS"))
+
+
+def ray_is_gone(timeout: float = 2.0) -> bool:
+    """Whether this process's Ray has gone away (its GCS no longer accepts connections): stopped by
+    ``ray stop`` or killed, rather than one actor or node lost within a live cluster."""
+    if not ray.is_initialized():
+        return True
+    try:
+        address = ray.get_runtime_context().gcs_address
+    except Exception:  # cannot tell (e.g. a Ray Client connection): Ray's own retries decide
+        return False
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit():
+        return False  # cannot tell: treat as alive (Ray's own retries decide)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return True
+    return False
 
 
 def check_reachable(address: str | None, timeout: float = 3.0) -> None:
