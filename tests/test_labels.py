@@ -109,4 +109,5 @@ def test_impossible_label_settings_are_refused_by_name(extra, match):
 def test_the_few_labels_example_passes_preflight_as_written():
     prepared = prepare_run(load_config("examples/digits_pbt_few_labels.yaml", ["tracking.tracking_uri=none"]))
     assert len(prepared.real.x_val) == 50 and prepared.objective.name == "realism_mmd"
+    assert prepared.config.objective.features == "learner"
     assert prepared.config.final.finetune and prepared.config.policy.name == "pbt"
