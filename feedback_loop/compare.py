@@ -101,7 +101,8 @@ def run_comparison(
 
     rows, histories = [], {}
     task = next(iter(prepared.values())).task if prepared else None
-    direction = task.direction if task is not None else "maximize"
+    # the fed-back score's direction (realism is minimized whatever the task's): histories hold that score
+    direction = next(iter(prepared.values())).objective.direction if prepared else "maximize"
     score_name = task.score if task is not None else "accuracy"
     for policy in policies:
         for seed in range(seeds):
