@@ -23,7 +23,8 @@ from .types import Candidate, Outcome, Result
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 # summary.json fields logged as the parent run's final_* metrics
-FINAL_METRICS = ("best_score", "test_score", "oracle_score", "oracle_test_score", "train_samples")
+FINAL_METRICS = ("best_score", "test_score", "oracle_score", "oracle_test_score", "train_samples",
+                 "delivered_realism", "delivered_objective_score", "finetuned_test_score")
 # MLflow 3's UI opens an experiment by its kind: GenAI (traces, judges) or model training (the runs table)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"

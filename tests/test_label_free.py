@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import mlflow
 import pytest
 
 from feedback_loop.config import ConfigError
@@ -128,3 +129,5 @@ def test_a_label_free_pbt_run_on_ray_with_mlflow_finishes_and_resumes(ray_sessio
     assert resumed["delivered_realism"] == straight["delivered_realism"]
     children = children_of(tracking_uri, resumed["mlflow_run_id"])
     assert len(children) == 8 and all("realism" in c.data.metrics for c in children)
+    parent = mlflow.MlflowClient(tracking_uri).get_run(resumed["mlflow_run_id"])
+    assert parent.data.metrics["final_delivered_realism"] == pytest.approx(resumed["delivered_realism"])
