@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import mlflow
+import numpy as np
 import pytest
 
 from feedback_loop.config import ConfigError
