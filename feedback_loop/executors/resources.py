@@ -41,7 +41,7 @@ def ensure_ray(address: str | None) -> None:
         return
     check_reachable(address)
     # Ray (2.59+) turns on token authentication for every new local cluster and says so at each
-    # start. It stays on (a safe default); the notice is shown only with --debug (see README).
+    # start. It stays on (a safe default); the notice is shown only with --debug (see docs/guides/reliability.md).
     notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
     if notice.level == logging.NOTSET:
         notice.setLevel(logging.ERROR)
