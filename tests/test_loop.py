@@ -178,7 +178,7 @@ def test_simgan_refiner_sits_between_generators_and_learners(ray_session, tracki
     summary = LoopRunner(config, run_dir, tracking_uri=tracking_uri).run(progress=False)
     assert summary["evaluations"] == 3 and summary["status"] == "finished"
     children = children_of(tracking_uri, summary["mlflow_run_id"])
-    assert all(0.0 <= c.data.metrics["realism"] <= 1.0 for c in children)
+    assert all(0.0 <= c.data.metrics["discriminator_realism"] <= 1.0 for c in children)
     assert (run_dir / "refiner_weights.npz").is_file() and (run_dir / "refinement_grid.png").is_file()
     client = MlflowClient(tracking_uri)
     refiner_metrics = [k for k in client.get_run(summary["mlflow_run_id"]).data.metrics if k.startswith("refiner_")]

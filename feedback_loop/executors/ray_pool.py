@@ -229,10 +229,10 @@ class RayExecutor(Executor):
         if state is not None and call.job.kind == "step":
             self.members.record(call.learner, state)
         if call.realism is not None and outcome.ok:
-            # The discriminator's mean realism of the job's first refined shard (not the whole batch):
-            # a signal where real labels are scarce.
+            # The discriminator's mean realism of the job's first refined shard (not the whole batch), named apart
+            # from the objective's `realism` (a distance, lower is better), which the learner reports
             try:
-                outcome.metrics["realism"] = float(ray.get(call.realism))
+                outcome.metrics["discriminator_realism"] = float(ray.get(call.realism))
             except RayError:
                 pass  # the refiner died after refining: the result stands, without this metric
         return Result(call.job, outcome, state)
