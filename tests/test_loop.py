@@ -124,7 +124,9 @@ def test_failing_simulator_fails_the_evaluation_not_the_run(ray_session, trackin
 def test_actors_asking_for_too_many_cpus_is_a_clear_error(ray_session, tracking_uri, tmp_path):
     runner = LoopRunner(tiny_config(2, "resources.learners=8", "resources.learner_cpus=1"), tmp_path / "run",
                         tracking_uri=tracking_uri)
-    with pytest.raises(ResourceError, match="ask for 8.5 CPUs"):
+    # explicit shares that cannot fit are refused naming the settings that decide, and how to fit
+    with pytest.raises(ResourceError, match=r"cannot fit the 2 CPUs Ray has: 1 generator × 0\.5 .* \+ 8 learners × 1 "
+                                            r"\(resources\.learners; resources\.learner_cpus\); lower "):
         runner.run(progress=False)
 
 

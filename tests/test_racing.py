@@ -142,7 +142,8 @@ def test_the_loop_races_candidates_and_the_study_sees_every_seed(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     (["search.repeats=0"], r"search\.repeats: value 0 is out of range; allowed: 1 to 100"),
     (["search.repeats=101"], r"search\.repeats: value 101 is out of range; allowed: 1 to 100"),
-    (["search.rungs=3"], r"search\.repeats: value 3 races candidates at one fidelity, but search\.rungs is 3"),
+    (["search.rungs=3"], r"search\.repeats: value 3 races candidates at one fidelity, which successive halving's "
+                          r"rungs contradict \(allowed: 1, or search\.rungs 1\)"),
     (["policy.options={pruner: successive_halving}"], r"policy\.options\.pruner: 'successive_halving' prunes over "
                                                       r"fidelity rungs.*allowed: wilcoxon or none"),
     (["policy.options={pruner: wilcoxon, p_threshold: 1.5}"], r"p_threshold: value 1\.5 is out of range"),
