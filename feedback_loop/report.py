@@ -194,7 +194,9 @@ def figures(config: Config, ledger: Ledger, env: gym.Env, real: Any, run_dir: Pa
         if refine is not None and x.ndim == 4:
             from .refiners.grid import refinement_grid
 
-            out["refinement_grid.png"] = refinement_grid(x, refine(x, y), real.inputs(), None)
+            # a simulator of brightness images (eyes) says so with ``image_cmap = "gray"``; digits are ink
+            out["refinement_grid.png"] = refinement_grid(x, refine(x, y), real.inputs(), None,
+                                                         cmap=getattr(env, "image_cmap", "gray_r"))
     for name, figure in out.items():
         figure.savefig(run_dir / name, dpi=100)
     return out

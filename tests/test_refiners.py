@@ -244,6 +244,16 @@ def test_refinement_grid_writes_a_png_and_returns_the_figure(digits, tmp_path):
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_refinement_grid_scales_to_the_images_so_0_to_1_images_are_not_washed_out():
+    from feedback_loop.refiners.grid import refinement_grid
+
+    eyes = np.random.default_rng(0).uniform(0.0, 0.8, size=(10, 1, 6, 10)).astype(np.float32)
+    fig = refinement_grid(eyes, eyes * 0.5, eyes, None, columns=5, rows=1, cmap="gray")
+    shown = [ax.images[0] for sub in fig.subfigs for ax in sub.axes if ax.images]
+    raw = shown[0]
+    assert raw.norm.vmax == pytest.approx(float(eyes[:5].max())) and raw.get_cmap().name == "gray"  # the 5 shown
+
+
 # -- the actor ---------------------------------------------------------------------------------------------
 def test_refiner_actor_refines_a_stream_of_shards(ray_session, digits, tmp_path):
     ray = ray_session

@@ -76,6 +76,7 @@ class GazeEnv(Simulator):
     metadata = {"render_modes": []}
     task = "regression"
     label_names = ("pitch", "yaw")
+    image_cmap = "gray"  # brightness images: figures draw them light-on-dark, as a camera sees them
     ranges = RANGES
     # Bumped whenever the same parameters and seed render different data (shards and caches record it).
     version = 1

@@ -30,12 +30,15 @@ def refinement_grid(
     *,
     columns: int = 10,
     rows: int = 2,
-    vmax: float = 16.0,
+    vmax: float | None = None,
+    cmap: str = "gray_r",
     title: str | None = None,
 ):
     """Rows of ``synthetic`` samples, the *same* samples ``refined``, their difference, and ``real`` samples.
 
-    Inputs are (N, 1, H, W) or (N, H, W) in 0..``vmax`` (optdigits counts: 16). Draws
+    Inputs are (N, 1, H, W) or (N, H, W) in 0..``vmax`` (None: the largest value shown, so images in
+    0..1 are not washed out on the digits' 0..16 scale), drawn with ``cmap`` (``gray_r``: ink dark on
+    white, as digits are; ``gray`` for brightness images such as eyes). Draws
     ``rows × columns`` samples per group. Writes ``path`` (PNG) if given; returns the Figure (a
     ``matplotlib.figure.Figure`` with an Agg canvas: headless, no pyplot state to close).
     """
@@ -45,10 +48,12 @@ def refinement_grid(
     synthetic, refined, real = _images(synthetic, n), _images(refined, n), _images(real, n)
     if synthetic.shape != refined.shape:
         raise ValueError(f"synthetic {synthetic.shape} and refined {refined.shape} must be the same samples")
-    groups = [("synthetic", synthetic, "gray_r", 0.0, vmax),
-              ("refined", refined, "gray_r", 0.0, vmax),
+    if vmax is None:
+        vmax = float(max(synthetic.max(), refined.max(), real.max() if len(real) else 0.0)) or 1.0
+    groups = [("synthetic", synthetic, cmap, 0.0, vmax),
+              ("refined", refined, cmap, 0.0, vmax),
               ("refined − synthetic", refined - synthetic, "RdBu_r", -vmax / 4, vmax / 4),
-              ("real", real, "gray_r", 0.0, vmax)]
+              ("real", real, cmap, 0.0, vmax)]
     fig = Figure(figsize=(columns * 0.55 + 0.4, len(groups) * (rows * 0.55 + 0.35) + (0.3 if title else 0.0)))
     subfigs = fig.subfigures(len(groups), 1)
     for k, (sub, (label, images, cmap, lo, hi)) in enumerate(zip(subfigs, groups)):
