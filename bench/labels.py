@@ -6,12 +6,13 @@ For every N in ``--labels`` (``all`` = the 898) and every seed:
 - ``uniform``: uniform DR; N > 0: one persistent learner, its state chosen on the N labels; N = 0: one
   model on fresh uniform-DR data, its last state (nothing to choose on);
 - ``loop_task`` (N >= 10): PBT (examples/digits_pbt.yaml) fed the task score on the N labels;
-- ``loop_realism``: PBT fed realism (``objective.realism``, ``objective.features``) alone;
-- ``loop_both`` (N >= 10): PBT fed the task score penalized by ``--weight`` x realism;
+- ``loop_realism`` (N below all: realism needs unlabeled inputs): PBT fed realism (``objective.realism``,
+  ``objective.features``) alone;
+- ``loop_both`` (10 <= N below all): PBT fed the task score penalized by ``--weight`` x realism;
 - each of them ``+ft`` (N >= 2): the delivered model fine-tuned on the N labels (``final.finetune``);
 - ``real_only`` (N >= 2): the same CNN trained from scratch on the N labels, epochs by CV inside them.
 
-``realism_task_spearman``: over the candidates (steps) of the ``loop_realism`` runs at the largest N,
+``realism_task_spearman``: over the candidates (steps) of the ``loop_realism`` runs at the largest N below all,
 the rank correlation between realism (negated: positive means realism ranks as accuracy does) and accuracy on their labelled validation samples (for the
 report only: nothing fed back reads it). Every run's budget is ``--train-samples`` sample visits
 (3,000,000 by default: the main job's); the fine-tuning's own visits are reported beside it.
@@ -38,13 +39,18 @@ from feedback_loop.loop import LoopRunner, resume_loop  # noqa: E402
 from feedback_loop.ledger import read_history  # noqa: E402
 
 
-def settings(n: int) -> dict[str, list[str]]:
-    """The runs at N labels: each a list of config overrides on top of the PBT example."""
+def settings(n: int, unlabeled: bool) -> dict[str, list[str]]:
+    """The runs at N labels: each a list of config overrides on top of the PBT example. Realism needs
+    unlabeled real inputs: with every label kept (N = all) there are none, so only the task score runs."""
     uniform = (["policy.name=uniform", "policy.options={persistent: true}"] if n > 0 else
                ["policy.name=uniform", "policy.options={}", "objective.score=realism"])
-    out = {"uniform": uniform, "loop_realism": ["objective.score=realism"]}
+    out = {"uniform": uniform}
+    if unlabeled:
+        out["loop_realism"] = ["objective.score=realism"]
     if n >= 10:
-        out.update(loop_task=["objective.score=task"], loop_both=["objective.score=both"])
+        out["loop_task"] = ["objective.score=task"]
+        if unlabeled:
+            out["loop_both"] = ["objective.score=both"]
     return out
 
 
@@ -94,11 +100,12 @@ def main() -> None:
     started = time.monotonic()
     labels = [None if n == "all" else int(n) for n in args.labels.split(",")]
     per_seed: dict[tuple[str, str], list[float | None]] = {}
+    realism_at = max((n for n in labels if n is not None), default=None)  # the largest N with unlabeled inputs
     realism_vs_task: tuple[list[float], list[float]] = ([], [])
     for n in labels:
         name = "all" if n is None else str(n)
         for seed in range(args.seeds):
-            for setting, extra in settings(10**9 if n is None else n).items():
+            for setting, extra in settings(10**9 if n is None else n, unlabeled=n is not None).items():
                 common = [f"seed={seed}", f"policy.seed={seed}", f"data.labels={'null' if n is None else n}",
                           "budget.evaluations=null", f"budget.train_samples={args.train_samples}",
                           f"objective.realism={args.realism}", f"objective.features={args.features}",
@@ -113,7 +120,7 @@ def main() -> None:
                 per_seed.setdefault((name, setting), []).append(summary.get("delivered_test_score"))
                 if config.final.finetune:
                     per_seed.setdefault((name, setting + "+ft"), []).append(summary.get("finetuned_test_score"))
-                if setting == "loop_realism" and n == labels[-1]:
+                if setting == "loop_realism" and n == realism_at:
                     for h in read_history(run_dir):
                         if h.get("realism") is not None and h.get("task_score") is not None:
                             realism_vs_task[0].append(-h["realism"])  # so that agreement is positive
