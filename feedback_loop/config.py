@@ -145,7 +145,9 @@ class ObjectiveConfig:
     score: str = "task"
     """What is fed back: ``task`` (the task's score on the labelled validation samples), ``realism`` (a
     distance from the candidate's synthetic batch to the unlabeled real inputs; lower is better, no labels
-    needed) or ``both`` (the task score penalized by ``weight`` × realism, in the task's direction)."""
+    needed), ``both`` (the task score penalized by ``weight`` × realism, in the task's direction) or ``pareto``
+    (both kept apart: a two-objective Optuna study (policy ``optuna`` or ``random``), the front logged as
+    ``pareto_front.json`` and ``.png``, and its knee delivered; see ``objectives/pareto.py``)."""
     realism: str = "mmd"
     """The distance: ``mmd`` (unbiased MMD², Gaussian kernel, median-heuristic bandwidth) or ``c2st`` (held-out
     accuracy of a real-vs-synthetic classifier; 0.5 = indistinguishable)."""

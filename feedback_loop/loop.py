@@ -242,6 +242,8 @@ class LoopRunner:
         summary.update(objective_summary.summary_fields(  # what choices were made on; the realism reached
             self.config, self.prepared.task, summary,
             objective_summary.delivered_metrics(self.scheduler, self.ledger, summary), self.real))
+        if self.config.objective.score == "pareto":  # the front, the rule and the point it delivered
+            summary.update(self._pareto_front(summary))
         if "population" in summary:  # members, lineage and schedule
             self.tracker.log_population(summary["population"])
         summary.update({
@@ -273,6 +275,19 @@ class LoopRunner:
         self.status = "finished"
         self._checkpoint()
         return summary
+
+
+    def _pareto_front(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """``pareto_front.json`` and ``.png`` (run directory and MLflow); the summary's fields about them."""
+        from .objectives import pareto
+
+        front = pareto.report(self.ledger.history, self.ledger.objective.direction, self.prepared.task.score,
+                              getattr(self.scheduler.selected, "id", None), summary.get("selection"))
+        figure = pareto.write(self.run_dir, front)
+        self.tracker.log_dict(front, pareto.FRONT_JSON)
+        self.tracker.log_figure(figure, pareto.FRONT_PLOT)
+        return {"pareto_front": pareto.FRONT_JSON, "pareto_front_size": len(front["front"]),
+                "pareto_rule": pareto.RULE}
 
 
 def default_run_dir(config: Config) -> Path:

@@ -195,6 +195,9 @@ class Tracker:
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(self.parent_run_id, figure, artifact_file)
 
+    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(self.parent_run_id, data, artifact_file)
+
     # -- child runs, one per evaluation ----------------------------------------------------------
     def log_evaluation(self, step: int, candidate: Candidate, outcome: Outcome, job: dict[str, Any] | None = None) -> str:
         """A child run for one result; ``job`` adds its key, stage and rung as tags."""

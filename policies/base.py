@@ -44,6 +44,9 @@ class Policy(abc.ABC):
     signal: str = "score"
     """What steers the policy: ``score`` (the fed-back score, whatever ``objective.score`` makes it), or a
     signal of its own learner (e.g. ``train_loss``), which a label-free objective cannot replace."""
+    multi_objective: bool = False
+    """True for a policy that can search two objectives at once (``objective.score: pareto``): its ``tell``
+    reads the outcome's ``metrics["realism"]`` beside its score."""
     uses_sampler: bool = False
     """True for a policy that reads ``policy.sampler`` (Optuna); reports name the sampler only then."""
     loop_options: frozenset[str] = frozenset()

@@ -74,11 +74,17 @@ class OptunaPolicy(Policy):
     on; ``reduction_factor`` and ``max_resource`` are set by the loop from ``search``. Under racing
     (``search.repeats`` > 1) every seed's score is reported with the seed as the step, and ``wilcoxon``
     (the loop's default there) stops a candidate once the signed-rank test finds it worse than the
-    best trial on the same seeds at ``p_threshold``; the trial's value is its mean."""
+    best trial on the same seeds at ``p_threshold``; the trial's value is its mean.
+
+    With ``pareto`` (``objective.score: pareto``) the study has two directions, the task score's and
+    realism's (minimized), and each trial is told ``(score, metrics["realism"])``; Optuna prunes no
+    multi-objective trial, so the loop refuses rungs and races with it."""
 
     uses_sampler = True
+    multi_objective = True
     # sampler: from policy.sampler (one way to say it)
-    loop_options = frozenset({"sampler", "storage_path", "study_name", "reduction_factor", "max_resource", "enqueue"})
+    loop_options = frozenset({"sampler", "storage_path", "study_name", "reduction_factor", "max_resource", "enqueue",
+                              "pareto"})
 
     @classmethod
     def default_options(cls, config: Any) -> dict[str, Any]:
@@ -112,7 +118,8 @@ class OptunaPolicy(Policy):
         # randomized factors, at uniform DR (the widest member of the family)
         return {"enqueue": starting_points(env.param_space, env.nominal_params, getattr(env, "ranges", {})),
                 "sampler": config.policy.sampler, "storage_path": str(Path(run_dir) / "optuna.journal"),
-                "reduction_factor": search.eta, "max_resource": search.eta ** (search.rungs - 1)}
+                "reduction_factor": search.eta, "max_resource": search.eta ** (search.rungs - 1),
+                "pareto": config.objective.score == "pareto"}
 
     def __init__(
         self,
@@ -129,6 +136,7 @@ class OptunaPolicy(Policy):
         max_resource: int = 9,
         enqueue: list[dict[str, Any]] | None = None,
         p_threshold: float = 0.1,
+        pareto: bool = False,
     ) -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         if sampler not in SAMPLERS:
@@ -137,11 +145,13 @@ class OptunaPolicy(Policy):
         self.sampler_name = sampler
         self._distributions = _distributions(param_space)
         storage = JournalStorage(JournalFileBackend(storage_path)) if storage_path else optuna.storages.InMemoryStorage()
+        self.pareto = bool(pareto)
+        directions = {"directions": [direction, "minimize"]} if self.pareto else {"direction": direction}
         self.study = optuna.create_study(
-            storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
+            storage=storage, study_name=study_name, **directions, load_if_exists=True,
             sampler=SAMPLERS[sampler](seed), pruner=make_pruner(pruner, reduction_factor, max_resource, p_threshold),
         )
-        self.supports_pruning = pruner != "none"
+        self.supports_pruning = pruner != "none" and not self.pareto
         if not self.study.trials:  # a new study starts at these points (e.g. nominal, uniform DR)
             for params in enqueue or []:
                 self.study.enqueue_trial({k: v for k, v in params.items() if k in self._distributions})
@@ -168,8 +178,13 @@ class OptunaPolicy(Policy):
         number = self._trial_of.pop(candidate.id, candidate.info.get("trial_number"))
         if number is None:
             raise KeyError(f"candidate {candidate.id} was not asked by this policy")
+        realism = outcome.metrics.get("realism") if self.pareto else None
+        if outcome.ok and self.pareto and realism is None:
+            raise ValueError(f"candidate {candidate.id}: objective.score 'pareto' needs the outcome's realism, "
+                             "and its metrics have none")
         if outcome.ok:
-            self.study.tell(number, float(outcome.score), skip_if_finished=True)
+            values = [float(outcome.score), float(realism)] if self.pareto else float(outcome.score)
+            self.study.tell(number, values, skip_if_finished=True)
         else:
             self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 

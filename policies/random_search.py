@@ -13,6 +13,8 @@ from .space import ParamCodec
 class RandomSearch(Policy):
     """Each candidate is one point drawn uniformly from ``param_space``; never adapts."""
 
+    multi_objective = True  # it learns nothing, so it serves a Pareto search as well as a single score
+
     def __init__(self, *, param_space, nominal_params, seed: int, direction: str = "maximize") -> None:
         super().__init__(param_space=param_space, nominal_params=nominal_params, seed=seed, direction=direction)
         self._codec = ParamCodec(param_space)

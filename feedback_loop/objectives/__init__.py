@@ -4,7 +4,9 @@ realism distance to unlabeled real data (``realism.py``, measured on ``features.
 Everything downstream (ledger, halving, selection, PBT's ranking, policies) sees one score and its
 direction through ``Objective``: ``fed_back_objective`` says which. Realism is lower-is-better; ``both``
 keeps the task's direction and moves the task score against it by ``weight`` × realism (Meta-Sim adds
-its MMD to the task loss the same way).
+its MMD to the task loss the same way). ``pareto`` keeps the two apart: a multi-objective Optuna study
+is told both, and the delivered point is the front's knee (``pareto.py``); the one score the rest sees
+is the task score.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 from ..types import Objective
 from .realism import REALISMS, c2st, mmd2, realism
 
-SCORES = ("task", "realism", "both")
+SCORES = ("task", "realism", "both", "pareto")
+NEEDS_LABELS = ("task", "both", "pareto")  # scores that read the task score on labelled samples
 
 
 def check_objective_config(config: Any) -> None:
@@ -32,7 +35,7 @@ def check_objective_config(config: Any) -> None:
                           "or an import path 'module:function'")
     if not objective.weight >= 0:
         raise ConfigError(f"objective.weight: value {objective.weight!r} is out of range; allowed: >= 0")
-    if labels == 0 and objective.score in ("task", "both"):
+    if labels == 0 and objective.score in NEEDS_LABELS:
         raise ConfigError(f"objective.score: value {objective.score!r} needs labelled real samples, but data.labels "
                           "is 0; allowed: realism (or data.labels >= 1)")
     if config.final.finetune and labels is not None and labels < 2:
@@ -47,6 +50,10 @@ def check_policy(config: Any, policy_cls: type) -> None:
     from ..policies import POLICIES
 
     signal = getattr(policy_cls, "signal", "score")
+    if config.objective.score == "pareto" and not getattr(policy_cls, "multi_objective", False):
+        able = ", ".join(sorted(n for n, c in POLICIES.items() if getattr(c, "multi_objective", False)))
+        raise ConfigError(f"objective.score: value 'pareto' needs a policy that searches two objectives at once, "
+                          f"and policy {config.policy.name!r} takes one score; allowed: policy {able}")
     if config.objective.score != "task" and signal != "score":
         steered = ", ".join(sorted(n for n, c in POLICIES.items() if getattr(c, "signal", "score") == "score"))
         raise ConfigError(f"objective.score: value {config.objective.score!r} cannot steer policy "
@@ -69,9 +76,10 @@ def check_run(config: Any, policy_cls: type) -> None:
 
 
 def fed_back_objective(objective: Any, task: Any) -> Objective:
-    """The score fed back and its direction: the task's, ``realism_<kind>`` (minimized), or the task
-    score penalized by realism (the task's direction)."""
-    if objective.score == "task":
+    """The score fed back and its direction: the task's (also under ``pareto``, whose realism reaches
+    the study beside it), ``realism_<kind>`` (minimized), or the task score penalized by realism (the
+    task's direction)."""
+    if objective.score in ("task", "pareto"):  # pareto: realism is told to the study beside it
         return task.objective
     if objective.score == "realism":
         return Objective(f"realism_{objective.realism}", "minimize")
@@ -85,6 +93,8 @@ def chosen_on(objective: Any, task: Any) -> str:
         return f"validation {task.score}"
     if objective.score == "realism":
         return f"realism ({what})"
+    if objective.score == "pareto":
+        return f"the Pareto front of validation {task.score} and realism ({what}), knee rule"
     return f"validation {task.score} with {objective.weight} x realism ({what})"
 
 

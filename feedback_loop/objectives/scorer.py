@@ -49,7 +49,7 @@ class Scorer:
 
     def fed_back(self, task_score: float | None, realism_value: float | None) -> float:
         """The score told to the policy."""
-        if self.config.score == "task":
+        if self.config.score in ("task", "pareto"):  # pareto: realism rides in the metrics
             return task_score
         if self.config.score == "realism":
             return realism_value

@@ -32,7 +32,8 @@ class StagedScheduler(Scheduler):
     def __init__(self, search: Scheduler | None, ranking: Callable[[], list[Candidate]], *, candidates: int,
                  seeds: int, top: Fidelity, final: Fidelity, learner_seed: int,
                  choose: Callable[[], Candidate] | None = None, fresh_epochs: bool = False,
-                 deliver: Callable[[Candidate], Candidate] | None = None, objective: Objective | None = None) -> None:
+                 deliver: Callable[[Candidate], Candidate] | None = None, objective: Objective | None = None,
+                 pick: Callable[[dict[int, tuple[float | None, float | None]]], int | None] | None = None) -> None:
         self.search = search
         self.objective = objective or Objective()  # the re-scored mean's direction
         self.ranking = ranking
@@ -42,9 +43,13 @@ class StagedScheduler(Scheduler):
         self.choose = choose  # no search (uniform DR): the one candidate to train the model on
         self.fresh_epochs = fresh_epochs  # the delivered model's data: new every epoch
         self.deliver = deliver  # the winner -> what the delivered model trains on (final.widen)
+        # re-scored {id: (mean score, mean realism)} -> the winner's id (objective.score: pareto's knee);
+        # None: the best mean score wins
+        self.pick = pick
         self.phase = "search" if search is not None else "final"
         self.queue: list[Job] = []
         self.rescored: dict[int, list[float | None]] = {}  # candidate id -> selection scores
+        self.rescored_realism: dict[int, list[float | None]] = {}  # ... and their realism (with ``pick``)
         self.selected: Candidate | None = None
         self.delivered: Result | None = None
 
@@ -91,6 +96,9 @@ class StagedScheduler(Scheduler):
         ranked = self.ranking()
         if not self.rescored:
             return ranked[0] if ranked else None
+        if self.pick is not None:
+            chosen = self.pick({cid: (self._mean(cid), self._mean_realism(cid)) for cid in self.rescored})
+            return next((c for c in ranked if c.id == chosen), ranked[0] if ranked else None)
         best = max(self.rescored, key=lambda cid: -float("inf") if (mean := self._mean(cid)) is None
                    else self.objective.utility(mean))
         return next(c for c in ranked if c.id == best)
@@ -101,9 +109,22 @@ class StagedScheduler(Scheduler):
             return None  # no error can stand for a failure
         return sum(s or 0.0 for s in scores) / max(1, len(scores))
 
+    def _mean_realism(self, candidate_id: int) -> float | None:
+        values = self.rescored_realism.get(candidate_id, [])
+        if not values or None in values:
+            return None
+        return sum(values) / len(values)
+
     def selection_report(self) -> list[dict[str, Any]]:
-        """Each re-scored candidate's fresh validation scores and their mean (for the summary)."""
-        return [{"candidate_id": cid, "scores": scores, "mean": self._mean(cid)} for cid, scores in self.rescored.items()]
+        """Each re-scored candidate's fresh validation scores and their mean (for the summary), and the
+        realism's where it was measured."""
+        rows = []
+        for cid, scores in self.rescored.items():
+            row = {"candidate_id": cid, "scores": scores, "mean": self._mean(cid)}
+            if self.rescored_realism.get(cid):
+                row.update(realism=self.rescored_realism[cid], mean_realism=self._mean_realism(cid))
+            rows.append(row)
+        return rows
 
     def tell(self, result: Result) -> None:
         stage = result.job.stage
@@ -112,6 +133,9 @@ class StagedScheduler(Scheduler):
         elif stage == "selection":
             self.rescored.setdefault(result.job.candidate.id, []).append(
                 result.outcome.score if result.outcome.ok else None)
+            if self.pick is not None:  # the knee reads the realism beside the score
+                self.rescored_realism.setdefault(result.job.candidate.id, []).append(
+                    result.outcome.metrics.get("realism") if result.outcome.ok else None)
             if sum(map(len, self.rescored.values())) == len(self.rescored) * self.seeds:
                 self.phase = "final"
         else:
@@ -128,6 +152,7 @@ class StagedScheduler(Scheduler):
                 "search": self.search.state_dict([j for j in in_flight if j.stage == "search"]) if self.search else None,
                 "pending": [j.to_dict() for j in in_flight if j.stage != "search"] + [j.to_dict() for j in self.queue],
                 "rescored": {str(c): s for c, s in self.rescored.items()},
+                "rescored_realism": {str(c): s for c, s in self.rescored_realism.items()},
                 "selected": self.selected.to_dict() if self.selected else None,
                 "delivered": self.delivered.outcome.to_dict() if self.delivered else None}
 
@@ -137,6 +162,7 @@ class StagedScheduler(Scheduler):
             self.search.load_state_dict(state["search"])
         self.queue = [Job.from_dict(j) for j in state["pending"]]
         self.rescored = {int(c): list(s) for c, s in state["rescored"].items()}
+        self.rescored_realism = {int(c): list(s) for c, s in state.get("rescored_realism", {}).items()}
         self.selected = Candidate.from_dict(state["selected"]) if state["selected"] else None
         if state.get("delivered"):
             self.delivered = Result(Job(self.selected, self.final, FINAL_SEED_ID, stage="final",
