@@ -22,7 +22,7 @@ from .config import Config, ConfigError, load_config
 from .ledger import read_history
 from .loop import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, LoopRunner
 from .policies import POLICIES
-from .preflight import PreparedRun, prepare_run
+from .preflight import PreparedRun, check_per_policy_options, prepare_run
 
 CSV_FIELDS = [
     "policy", "seed", "best_score", "test_score", "delivered_val_score", "mean_score", "evaluations",
@@ -43,6 +43,7 @@ def config_for(base: Config, policy: str, seed: int) -> Config:
     """The base config with this policy and seed; the policy's own options from ``policy_options``."""
     config = copy.deepcopy(base)
     config.policy.options = dict(base.policy_options.get(policy, base.policy.options if policy == base.policy.name else {}))
+    config.policy_options = {}  # applied above: the run itself reads policy.options (a run warns of policy_options)
     config.policy.name = policy
     config.policy.seed = seed
     config.seed = seed
@@ -90,7 +91,9 @@ def run_comparison(
     if budget_train_samples is not None:  # equal compute: every policy, uniform DR included, gets the same
         overrides += [f"budget.train_samples={budget_train_samples}", "budget.evaluations=null", "budget.seconds=null"]
     base = load_config(config_path, [o for o in overrides if o])
-    # every policy's config is checked before the first run starts
+    # every policy's config is checked before the first run starts (and every policy_options entry,
+    # those of policies not compared too)
+    check_per_policy_options(base)
     prepared = {policy: prepare_run(config_for(base, policy, 0)) for policy in policies}
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

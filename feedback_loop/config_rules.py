@@ -79,6 +79,9 @@ RULES: list[Rule] = [
     Rule("policy.sampler", "with a policy that uses no sampler (every policy but optuna)", "warn",
          "is ignored: only Optuna reads a sampler",
          lambda c, f: not f.uses_sampler, ("policy.name=random", "policy.sampler=cmaes")),
+    Rule("policy_options", "with feedback-loop run (compare moves each entry into its runs' policy.options)", "warn",
+         "is read only by 'feedback-loop compare'; a run takes its policy's options from policy.options",
+         lambda c, f: True, ("policy_options={pbt: {population: 2}}",)),
     # -- the search and its stages against the policy's topology --------------------------------
     Rule("search.rungs", _PERSISTENT, "refuse",
          "needs a per-candidate policy: a persistent policy trains one model (allowed: 1)",

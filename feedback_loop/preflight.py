@@ -232,6 +232,20 @@ def build_policy(prepared: PreparedRun, run_dir: Path) -> Any:
                        nominal_params=prepared.env.nominal_params, seed=config.policy.seed, **options)
 
 
+def check_per_policy_options(config: Config) -> dict[str, dict[str, Any]]:
+    """``policy_options`` (what ``compare`` gives each policy): every name a policy, every option one it
+    takes, checked against the rest of the config; returns each policy's options with its defaults."""
+    per_policy: dict[str, dict[str, Any]] = {}
+    for name, options in config.policy_options.items():
+        _check_name(f"policy_options.{name}", "policy", name, POLICIES)
+        refuse_said_elsewhere(options, f"policy_options.{name}")
+        # compare keeps the base sampler and the pruner that fits the search
+        per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
+    for name, options in per_policy.items():
+        _check_policy_options(name, options, config)
+    return per_policy
+
+
 def prepare_run(config: Config) -> PreparedRun:
     """Check every input of a run and return what it needs; raise one line naming what is wrong."""
     # Names and types first: no simulator or model needed, so a typo is refused in milliseconds.
@@ -240,17 +254,10 @@ def prepare_run(config: Config) -> PreparedRun:
     _check_name("policy.sampler", "sampler", policy.sampler, SAMPLERS)
     warnings = check_rules(config)  # settings that do nothing or conflict (config_rules.RULES)
     kwargs = _with_defaults(policy.name, _policy_kwargs(policy.name, policy.options, "policy.options"), config)
-    per_policy: dict[str, dict[str, Any]] = {}
-    for name, options in config.policy_options.items():
-        _check_name(f"policy_options.{name}", "policy", name, POLICIES)
-        refuse_said_elsewhere(options, f"policy_options.{name}")
-        # compare keeps the base sampler and the pruner that fits the search
-        per_policy[name] = _with_defaults(name, _policy_kwargs(name, options, f"policy_options.{name}"), config)
+    per_policy = check_per_policy_options(config)
     _check_refiner(config, None)
     _check_search(config, kwargs)
     check_objective_run(config, POLICIES[policy.name])
-    for name, options in per_policy.items():
-        _check_policy_options(name, options, config)
 
     env = checked_simulator(config.simulator.id, config.simulator.kwargs)
     try:

@@ -69,3 +69,19 @@ def test_compare_runs_pbt_at_equal_compute_without_mlflow(ray_session, tmp_path)
     rows = {r["policy"]: r for r in csv.DictReader((run_dir / "compare.csv").open())}
     assert int(rows["pbt"]["train_samples"]) == 12000 == int(rows["uniform"]["train_samples"])
     assert float(rows["pbt"]["test_score"]) > 0 and not (tmp_path / "mlruns").exists()
+
+
+def test_compare_gives_each_policy_its_policy_options_and_its_runs_warn_of_none():
+    """``policy_options`` is compare's: each run gets its entry as policy.options and no warning, while a
+    plain run with policy_options is warned that nothing reads them there."""
+    from feedback_loop.compare import config_for
+    from feedback_loop.config import load_config
+    from feedback_loop.preflight import prepare_run
+
+    base = load_config("examples/gaussian_mixture.yaml", ["policy_options={pbt: {population: 2, interval: 2}}"])
+    pbt = config_for(base, "pbt", 0)
+    assert pbt.policy.options == {"population": 2, "interval": 2} and pbt.policy_options == {}
+    assert not any(line.startswith("policy_options") for line in prepare_run(pbt).warnings)
+    warned = prepare_run(base).warnings
+    assert any(line.startswith("policy_options: value {'pbt'") and "read only by 'feedback-loop compare'" in line
+               for line in warned), warned
