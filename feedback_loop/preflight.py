@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from .policies import POLICIES, SAMPLERS
 from .refiners import REFINERS, SimGANConfig
 from .simulators import checked_simulator, load_real_data
 from .tasks import Task, TaskError, task_for
+from .topology import Topology
 from .types import Objective
 
 logger = logging.getLogger(__name__)
@@ -119,13 +121,47 @@ def direction_kwargs(policy: str, task: Task, path: str = "policy.name",
 
 
 def _construct_policy(policy: str, kwargs: dict[str, Any], path: str, env: gymnasium.Env, seed: int,
-                      task: Task) -> None:
+                      task: Task) -> Any:
     """Build the policy once, so range errors of its constructor surface now (Optuna: in-memory study)."""
     try:
-        POLICIES[policy](param_space=env.param_space, nominal_params=env.nominal_params, seed=seed,
-                         **direction_kwargs(policy, task), **kwargs)
+        return POLICIES[policy](param_space=env.param_space, nominal_params=env.nominal_params, seed=seed,
+                                **direction_kwargs(policy, task), **kwargs)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{path}: policy {policy!r} rejects {kwargs}: {_one_line(err)}") from err
+
+
+def local_ray_resources() -> dict[str, float]:
+    """What the Ray a run starts here would have: the running one's resources if this process has one
+    (tests, notebooks), else this machine's CPUs as Ray counts them (cgroup limits included)."""
+    import ray
+
+    if ray.is_initialized():
+        return dict(ray.cluster_resources())
+    try:
+        from ray._private.utils import get_num_cpus  # what ray.init(num_cpus=None) uses
+
+        return {"CPU": float(get_num_cpus())}
+    except (ImportError, AttributeError):  # a later Ray without it: the machine's count
+        return {"CPU": float(os.cpu_count() or 1)}
+
+
+def _check_shares(config: Config, policy: Any) -> None:
+    """Explicit CPU shares that a local Ray could never hold are refused now, not after Ray has started,
+    naming the shares and the setting that decides how many actors there are (``executors.shares``).
+    A cluster may grow, so a run that joins one is checked when it starts, against what it has."""
+    from .executors.base import ResourceError
+    from .executors.resources import joins_a_cluster
+    from .executors.shares import fitted
+
+    if joins_a_cluster(config.resources.ray_address):
+        return
+    topology = Topology.of(policy)
+    learners = topology.learners(config.resources.learners)
+    generators = learners if config.resources.placement == "pack" else config.resources.generators
+    try:
+        fitted(config, generators, learners, topology.persistent, local_ray_resources(), strict=True)
+    except ResourceError as err:
+        raise ConfigError(str(err)) from err
 
 
 def _check_refiner(config: Config, input_shape: tuple[int, ...] | None) -> None:
@@ -283,7 +319,7 @@ def prepare_run(config: Config) -> PreparedRun:
         raise ConfigError(_one_line(err)) from err
 
     _check_refiner(config, input_shape)
-    _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed, task)
+    _check_shares(config, _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed, task))
     for name, options in per_policy.items():
         _construct_policy(name, options, f"policy_options.{name}", env, policy.seed, task)
     _check_model(config, real, input_shape, task)

@@ -141,6 +141,8 @@ CLI_CASES = [
     ("policy.options={bogus: 1}", "policy.options.bogus:"),
     ("refiner.name=foo", "refiner.name:"),
     ("learner.model=cnn", "learner.model:"),
+    # explicit shares no local Ray here can hold: refused now, naming the share and what sets the count
+    ("resources.learner_cpus=1000", "2 learners × 1000 (resources.learners; resources.learner_cpus)"),
 ]
 CHILD = ("import sys, ray; from feedback_loop.cli import main; code = main(sys.argv[1:]); "
          "print('RAY_STARTED', ray.is_initialized()); sys.exit(code)")
