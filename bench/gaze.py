@@ -192,6 +192,7 @@ def main() -> None:
     started = time.time()
     out: dict[str, Any] = {"train_samples": args.train_samples, "seeds": args.seeds,
                            "target": "generated (envs/gaze/target.py): synthetic-to-synthetic"}
+    trained: set[tuple[str, int]] = set()  # (setting, seed) trained by this invocation
     for setting in settings:
         per_seed = []
         for seed in range(args.seeds):
@@ -201,13 +202,14 @@ def main() -> None:
                 result = {**measure(setting, seed, args.train_samples, root, args.tracking_uri),
                           "seconds": round(time.time() - t0, 1)}
                 stored.write_text(json.dumps(result))
+                trained.add((setting, seed))
                 print(f"{setting} seed {seed}: {result}", file=sys.stderr, flush=True)
             per_seed.append(json.loads(stored.read_text())["test_mae"])
         out[f"{setting}_test_mae"] = round(float(np.mean(per_seed)), 4)
         out[f"{setting}_test_mae_std"] = round(float(np.std(per_seed)), 4)
         out[f"{setting}_test_mae_per_seed"] = [round(v, 4) for v in per_seed]
     picture = root / "loop_refined-seed0" / "refinement_grid.png"
-    if picture.is_file():
+    if ("loop_refined", 0) in trained and picture.is_file():  # a stored run's picture may predate the plot's code
         shutil.copy(picture, args.picture)
     # the targets read the better of the two loops (PBT, TPE), named in best_loop_setting
     loops = {k: out[f"{k}_test_mae"] for k in ("pbt", "loop") if f"{k}_test_mae" in out}
