@@ -102,6 +102,11 @@ RULES: list[Rule] = [
          "is CMA-ES, which searches one objective only (allowed: tpe, gp, random, qmc)",
          lambda c, f: c.objective.score == "pareto" and c.policy.sampler == "cmaes",
          ("objective.score=pareto", "policy.sampler=cmaes")),
+    Rule("policy.options.pruner", "with search.rungs 1 and search.repeats 1", "warn",
+         "is ignored: a pruner stops a candidate on the intermediate scores of successive-halving rungs or a race, "
+         "and this search reports one score per candidate",
+         lambda c, f: f.uses_sampler and f.searches and c.search.rungs <= 1 and c.search.repeats <= 1,
+         ("policy.options={pruner: none}",)),
     Rule("search.eta", "with search.rungs 1", "warn",
          "is ignored: it is the factor between successive-halving rungs, and there is one rung",
          lambda c, f: c.search.rungs <= 1, ("search.eta=4",)),
@@ -150,6 +155,15 @@ RULES: list[Rule] = [
     Rule("resources.generators", "with resources.placement: pack", "warn",
          "is ignored: pack places one generator beside each learner",
          lambda c, f: c.resources.placement == "pack", ("resources.placement=pack", "resources.generators=3")),
+    # -- the objective -----------------------------------------------------------------------------
+    *[Rule(f"objective.{key}", "with objective.score: task", "warn",
+           "is ignored: the task score alone is fed back, and no realism is measured (set objective.score: "
+           "realism, both or pareto)",
+           lambda c, f: c.objective.score == "task", (f"objective.{key}={value}",))
+      for key, value in (("realism", "c2st"), ("features", "learner"))],
+    Rule("objective.weight", "with objective.score other than both", "warn",
+         "is ignored: it weighs realism against the task score only under objective.score: both",
+         lambda c, f: c.objective.score != "both", ("objective.weight=0.5",)),
     # -- the refiner -------------------------------------------------------------------------------
     *[Rule(f"refiner.{key}", "with refiner.name: none", "warn",
            "is ignored: no refiner runs (set refiner.name: simgan to refine)",

@@ -318,6 +318,11 @@ def prepare_run(config: Config) -> PreparedRun:
     except TaskError as err:
         raise ConfigError(_one_line(err)) from err
 
+    if config.final.widen and not getattr(env, "ranges", None) and not any(w.startswith("final.widen:") for w in warnings):
+        # a searched candidate's intervals are the simulator's range factors (per-sample ranges: persistent
+        # and uniform policies, which config_rules.RULES warn about already)
+        warnings.append(f"final.widen: value {config.final.widen!r} is ignored: the simulator {config.simulator.id!r} "
+                        f"has no range factors to widen (policy {policy.name!r})")
     _check_refiner(config, input_shape)
     _check_shares(config, _construct_policy(policy.name, kwargs, "policy.options", env, policy.seed, task))
     for name, options in per_policy.items():

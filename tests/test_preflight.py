@@ -90,9 +90,12 @@ def test_final_widen_with_a_persistent_policy_passes_with_a_warning_that_it_is_i
     assert "final.widen: value 0.5 is ignored" in caplog.text and "widens a searched winner" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="feedback_loop.preflight"):
-        prepare_run(load_config(GM, ["final.widen=0.5"]))  # a searched winner: widened, nothing to say
+        prepare_run(load_config(DIGITS, ["final.widen=0.5"]))  # a searched winner with range factors: widened
         prepare_run(load_config(GM, ["policy.name=adr"]))
     assert "final.widen" not in caplog.text
+    # the Gaussian mixture has no range factors: nothing to widen (found by tests/test_config_walk.py)
+    warnings = prepare_run(load_config(GM, ["final.widen=0.5"])).warnings
+    assert any(w.startswith("final.widen: value 0.5 is ignored: the simulator") for w in warnings), warnings
 
 
 def test_cnn_on_images_passes_but_on_two_d_points_is_refused():
