@@ -100,7 +100,7 @@ RULES: list[Rule] = [
          lambda c, f: c.objective.score == "pareto", ("objective.score=pareto", "search.repeats=3")),
     Rule("policy.sampler", "with objective.score: pareto", "refuse",
          "is CMA-ES, which searches one objective only (allowed: tpe, gp, random, qmc)",
-         lambda c, f: c.objective.score == "pareto" and c.policy.sampler == "cmaes",
+         lambda c, f: c.objective.score == "pareto" and f.uses_sampler and c.policy.sampler == "cmaes",
          ("objective.score=pareto", "policy.sampler=cmaes")),
     Rule("policy.options.pruner", "with search.rungs 1 and search.repeats 1", "warn",
          "is ignored: a pruner stops a candidate on the intermediate scores of successive-halving rungs or a race, "

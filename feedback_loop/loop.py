@@ -286,6 +286,9 @@ class LoopRunner:
         figure = pareto.write(self.run_dir, front)
         self.tracker.log_dict(front, pareto.FRONT_JSON)
         self.tracker.log_figure(figure, pareto.FRONT_PLOT)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
         return {"pareto_front": pareto.FRONT_JSON, "pareto_front_size": len(front["front"]),
                 "pareto_rule": pareto.RULE}
 

@@ -47,13 +47,23 @@ def test_the_front_is_the_points_no_other_beats_on_both():
 
 
 def test_the_knee_is_the_front_point_nearest_the_ideal_corner_after_scaling():
-    # scaled over the front {0, 1, 2, 4}: task best 0.95, worst 0.80; realism best 0.10, worst 0.90
+    # scaled over every point: task best 0.95, worst 0.70; realism best 0.10, worst 0.90
     ordered = pareto.knee_order(POINTS, "maximize")
-    # scaled: 0 (0.33, 0.25), 2 (0.67, 0.03), 4 (0, 1), 1 (1, 0): 4 and 1 tie at 1, the better task first
-    assert [p.id for p in ordered] == [0, 2, 4, 1]
+    # the front scaled: 0 (0.2, 0.25), 2 (0.4, 0.025), 1 (0.6, 0), 4 (0, 1)
+    assert [p.id for p in ordered] == [0, 2, 1, 4]
     # neither objective's units matter: realism in other units, the same knee
     scaled = [Point(p.id, p.task, 1000 * p.realism + 5) for p in POINTS]
-    assert [p.id for p in pareto.knee_order(scaled, "maximize")] == [0, 2, 4, 1]
+    assert [p.id for p in pareto.knee_order(scaled, "maximize")] == [0, 2, 1, 4]
+    # the next layers follow the front, each in knee order: {3, 5} after it (5 dominates 3)
+    assert [p.id for p in pareto.layers_in_knee_order(POINTS, "maximize")] == [0, 2, 1, 4, 5, 3]
+
+
+def test_realism_can_overturn_the_best_task_score_on_a_two_point_front():
+    """Scaled over the front's own two points, both sit at distance 1 and the task score alone would
+    decide; in the search's frame a point that gives up 0.8 of realism for 0.001 of accuracy loses."""
+    means = {0: (0.951, 0.9), 1: (0.950, 0.1)}
+    assert pareto.pick_rescored(means, "maximize", POINTS) == 1
+    assert pareto.knee([Point(0, 0.951, 0.9), Point(1, 0.950, 0.1), Point(2, 0.5, 0.95)], "maximize").id == 1
     # a lower-is-better task score (an error) reverses which end is best
     errors = [Point(0, 1.0, 0.5), Point(1, 2.0, 0.1), Point(2, 1.1, 0.45), Point(3, 5.0, 0.0)]
     assert pareto.knee(errors, "minimize").id == 1
@@ -67,7 +77,7 @@ def test_ties_go_to_the_better_task_score_then_the_earlier_candidate():
 
 
 def test_a_failed_rescoring_makes_a_candidate_ineligible():
-    means = {0: (0.9, 0.1), 1: (None, 0.05), 2: (0.95, None), 3: (0.8, 0.3)}
+    means = {0: (0.9, 0.1), 1: (None, 0.05), 2: (0.95, None), 3: (0.8, 0.3)}  # a failure: either mean None
     assert pareto.pick_rescored(means, "maximize") == 0
     assert pareto.pick_rescored({1: (None, 0.1)}, "maximize") is None
 
@@ -111,11 +121,13 @@ def test_a_pareto_run_logs_its_front_and_delivers_the_knee(tmp_path):
     assert len(points) == 8  # every searched candidate, with both objectives
     assert {p["candidate_id"] for p in front["front"]} == _brute_front(points, "maximize")
     assert front["knee_candidate_id"] == pareto.knee(points, "maximize").id
-    # the shortlist is the front in knee order; the knee of the re-scored means is delivered
+    # the shortlist is the fronts in knee order; the knee of the re-scored means (search frame) is delivered
     shortlisted = [row["candidate_id"] for row in summary["selection"]]
-    assert shortlisted == [p["candidate_id"] for p in front["front"]][:3]
+    assert shortlisted == [p.id for p in pareto.layers_in_knee_order(points, "maximize")][:3]
+    assert shortlisted[:len(front["front"])] == [p["candidate_id"] for p in front["front"]][:3]
     means = {row["candidate_id"]: (row["mean"], row["mean_realism"]) for row in summary["selection"]}
-    assert summary["selected_candidate_id"] == front["delivered_candidate_id"] == pareto.pick_rescored(means, "maximize")
+    chosen = pareto.pick_rescored(means, "maximize", points)
+    assert summary["selected_candidate_id"] == front["delivered_candidate_id"] == chosen
     assert summary["delivered_val_score"] is not None and summary["delivered_realism"] is not None
     assert (tmp_path / "run" / "pareto_front.png").stat().st_size > 0
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(summary["mlflow_run_id"])}

@@ -61,12 +61,13 @@ def build_scheduler(config: Config, policy: Policy, ledger: Ledger, elapsed: Cal
                                   config.search.eta, budget, ledger.objective)
     else:
         search = FifoScheduler(policy, top, budget)
-    if config.objective.score == "pareto":  # the front in knee order is the shortlist; the knee wins
+    if config.objective.score == "pareto":  # the fronts in knee order are the shortlist; the knee wins
         from ..objectives import pareto
 
         direction = ledger.objective.direction
         return StagedScheduler(search, lambda: pareto.ranking(ledger, direction), **stages, final=final,
-                               pick=lambda means: pareto.pick_rescored(means, direction))
+                               pick=lambda means: pareto.pick_rescored(means, direction,
+                                                                       pareto.search_points(ledger.history)))
     return StagedScheduler(search, ledger.ranking, **stages, final=final)
 
 

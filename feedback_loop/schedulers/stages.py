@@ -4,7 +4,7 @@
 2. **selection**: the search's best ``selection.candidates`` (by the highest fidelity they reached,
    then score) are re-scored on the real *validation* half with ``selection.seeds`` fresh data and
    learner seeds at the search's full fidelity; the best mean wins (a best-of-N single score is
-   partly luck);
+   partly luck), or, under ``objective.score: pareto``, the knee of the re-scored means (``pick``);
 3. **final**: the delivered model, trained at its own fidelity (``final.samples`` × ``final.epochs``)
    on fresh data at the selected parameters (their intervals widened by ``final.widen``), scored on
    validation (and the test half, for the report); with ``final.fresh_epochs``, on new data every
