@@ -8,8 +8,7 @@ from typing import Callable
 import pytest
 from mlflow import MlflowClient
 
-from feedback_loop.executors import ResourceError
-from feedback_loop.config import load_config
+from feedback_loop.config import ConfigError, load_config
 from feedback_loop.loop import LoopRunner, resume_loop
 from feedback_loop.policies import Candidate, Outcome
 from tests import runs
@@ -122,12 +121,13 @@ def test_failing_simulator_fails_the_evaluation_not_the_run(ray_session, trackin
 
 
 def test_actors_asking_for_too_many_cpus_is_a_clear_error(ray_session, tracking_uri, tmp_path):
-    runner = LoopRunner(tiny_config(2, "resources.learners=8", "resources.learner_cpus=1"), tmp_path / "run",
-                        tracking_uri=tracking_uri)
-    # explicit shares that cannot fit are refused naming the settings that decide, and how to fit
-    with pytest.raises(ResourceError, match=r"cannot fit the 2 CPUs Ray has: 1 generator × 0\.5 .* \+ 8 learners × 1 "
-                                            r"\(resources\.learners; resources\.learner_cpus\); lower "):
-        runner.run(progress=False)
+    # explicit shares that cannot fit are refused in preflight (nothing written), naming the settings
+    # that decide, and how to fit
+    with pytest.raises(ConfigError, match=r"cannot fit the 2 CPUs Ray has: 1 generator × 0\.5 .* \+ 8 learners × 1 "
+                                          r"\(resources\.learners; resources\.learner_cpus\); lower "):
+        LoopRunner(tiny_config(2, "resources.learners=8", "resources.learner_cpus=1"), tmp_path / "run",
+                   tracking_uri=tracking_uri)
+    assert not (tmp_path / "run").exists()
 
 
 def test_fractional_gpu_learners_are_scheduled_on_logical_gpus(ray_session, tracking_uri, tmp_path):
