@@ -58,8 +58,8 @@ def pareto_search(budget: int) -> list[str]:
 def settings(n: int, unlabeled: bool, budget: int = 3_000_000) -> dict[str, list[str]]:
     """The runs at N labels: each a list of config overrides on top of the PBT example. Realism needs
     unlabeled real inputs: with every label kept (N = all) there are none, so only the task score runs."""
-    uniform = (["policy.name=uniform", "policy.options={persistent: true}"] if n > 0 else
-               ["policy.name=uniform", "policy.options={}", "objective.score=realism"])
+    uniform = (["policy.name=uniform", "policy.options={persistent: true}"] if n > 0 else  # one model, 15 epochs:
+               ["policy.name=uniform", "policy.options={}", "objective.score=realism", "final.epochs=15"])
     out = {"uniform": uniform}
     if unlabeled:
         out["loop_realism"] = ["objective.score=realism"]

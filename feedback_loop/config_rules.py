@@ -140,6 +140,10 @@ RULES: list[Rule] = [
          "is ignored: the one model trains budget.train_samples / final.epochs samples",
          lambda c, f: f.one_model, ("policy.name=uniform", "budget.train_samples=200000", "final.samples=500")),
     # -- learners ---------------------------------------------------------------------------------
+    Rule("learner.epochs", _PERSISTENT, "warn",
+         "sizes only the oracle reference (a simulator that knows its true parameters): a persistent learner's "
+         "steps train learner.persistent_epochs",
+         _persistent, ("policy.name=adr", "learner.epochs=7")),
     Rule("learner.persistent_samples", "with a per-candidate policy", "warn",
          "is ignored: it sizes a persistent learner's steps, and this policy trains a fresh model per candidate",
          lambda c, f: not f.persistent, ("learner.persistent_samples=200",)),

@@ -158,12 +158,9 @@ REFUSED_VIA = {
 
 # Combinations found doing nothing and not yet resolved (issue 32), each asserted to still do nothing so the
 # entry goes when it is fixed: (key, when) -> why it is left.
-KNOWN_IGNORED = {
-    ("learner.epochs", "persistent"): (
-        "a persistent learner's steps train learner.persistent_epochs; learner.epochs sizes only the oracle "
-        "reference (where a simulator knows its true parameters). A warning would fire on the PBT examples, "
-        "whose learner.epochs the benchmarks read when they switch to per-candidate policies"),
-}
+# (learner.epochs with a persistent policy was one: now warned by config_rules, and the PBT examples no
+# longer set it.)
+KNOWN_IGNORED: dict[tuple[str, str], str] = {}
 
 
 def known_ignored(key: str, config: Config) -> bool:
