@@ -276,7 +276,6 @@ class LoopRunner:
         self._checkpoint()
         return summary
 
-
     def _pareto_front(self, summary: dict[str, Any]) -> dict[str, Any]:
         """``pareto_front.json`` and ``.png`` (run directory and MLflow); the summary's fields about them."""
         from .objectives import pareto
@@ -286,9 +285,6 @@ class LoopRunner:
         figure = pareto.write(self.run_dir, front)
         self.tracker.log_dict(front, pareto.FRONT_JSON)
         self.tracker.log_figure(figure, pareto.FRONT_PLOT)
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
         return {"pareto_front": pareto.FRONT_JSON, "pareto_front_size": len(front["front"]),
                 "pareto_rule": pareto.RULE}
 

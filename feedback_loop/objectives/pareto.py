@@ -50,14 +50,14 @@ def dominates(a: Point, b: Point, direction: str) -> bool:
     return ta >= tb and a.realism <= b.realism and (ta > tb or a.realism < b.realism)
 
 
-def front(points: Iterable[Point], direction: str) -> list[Point]:
-    """The non-dominated points (in the order given)."""
-    points = [p for p in points if math.isfinite(p.task) and math.isfinite(p.realism)]
-    return [p for p in points if not any(dominates(q, p, direction) for q in points)]
-
-
 def _finite(points: Iterable[Point]) -> list[Point]:
     return [p for p in points if math.isfinite(p.task) and math.isfinite(p.realism)]
+
+
+def front(points: Iterable[Point], direction: str) -> list[Point]:
+    """The non-dominated points (in the order given)."""
+    points = _finite(points)
+    return [p for p in points if not any(dominates(q, p, direction) for q in points)]
 
 
 def knee_order(points: Iterable[Point], direction: str, frame: Iterable[Point] | None = None) -> list[Point]:
@@ -149,13 +149,12 @@ def report(history: list[dict[str, Any]], direction: str, task_score: str, deliv
 
 
 def plot(front_report: dict[str, Any]) -> Any:
-    """Every searched point, the front (joined, in task order) and the delivered point (a star)."""
-    import matplotlib
+    """Every searched point, the front (joined, in realism order) and the delivered point (a star): a
+    ``Figure`` with its own Agg canvas, so no pyplot state is touched and nothing needs closing."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4.5))
+    figure = Figure(figsize=(6, 4.5))
+    axes = figure.subplots()
     rest = [p for p in front_report["points"] if not p["on_front"]]
     axes.scatter([p["realism"] for p in rest], [p["task_score"] for p in rest], s=18, color="0.6",
                  label="searched candidates")
