@@ -7,7 +7,8 @@ For every N in ``--labels`` (``all`` = the 898) and every seed:
   model on fresh uniform-DR data, its last state (nothing to choose on);
 - ``loop_task`` (N >= 10): PBT (examples/digits_pbt.yaml) fed the task score on the N labels;
 - ``loop_realism`` (N below all: realism needs unlabeled inputs): PBT fed realism (``objective.realism``,
-  ``objective.features``) alone;
+  ``objective.features``) alone; it delivers the member whose latest state is the most realistic (the
+  default under realism: states trained for different lengths are not compared on it);
 - ``loop_both`` (10 <= N below all): PBT fed the task score penalized by ``--weight`` x realism;
 - ``loop_pareto`` (10 <= N below all): a TPE search over (task score, realism) that delivers the Pareto
   front's knee (``objective.score: pareto``; ``pareto_search`` says its shape);

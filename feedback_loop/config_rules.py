@@ -107,6 +107,12 @@ RULES: list[Rule] = [
          "and this search reports one score per candidate",
          lambda c, f: f.uses_sampler and f.searches and c.search.rungs <= 1 and c.search.repeats <= 1,
          ("policy.options={pruner: none}",)),
+    Rule("policy.options.deliver", "best_state with objective.score: realism", "warn",
+         "compares realism between states trained for different lengths: an undertrained network's features make "
+         "synthetic and real inputs look alike, so an early state tends to win (under realism the default is "
+         "best_member: the members' latest states)",
+         lambda c, f: c.objective.score == "realism" and (c.policy.options or {}).get("deliver") == "best_state",
+         ("policy.name=pbt", "objective.score=realism", "data.labels=0", "policy.options={deliver: best_state}")),
     Rule("search.eta", "with search.rungs 1", "warn",
          "is ignored: it is the factor between successive-halving rungs, and there is one rung",
          lambda c, f: c.search.rungs <= 1, ("search.eta=4",)),

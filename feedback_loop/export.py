@@ -243,6 +243,8 @@ def _persistent_delivery(summary: dict) -> str:
     """Which state of a persistent learner (or population) was delivered."""
     if (summary.get("population") or {}).get("deliver") == "best_member":
         return f"member {summary.get('delivered_member')}'s latest state, the best member at the end)"
+    if summary.get("delivered_state") == "latest":
+        return "the persistent model's latest state: realism does not compare states trained for different lengths)"
     if summary.get("population"):
         return f"the best state any member reached: member {summary.get('delivered_member')}, " \
                f"generation {summary.get('delivered_generation')})"

@@ -71,7 +71,9 @@ class Topology:
 
         The state: the best validation state any member reached (``best_state``: every persistent policy
         but a population asked for ``best_member``), or the latest state of the member with the best
-        validation score at the end (``best_member``)."""
+        validation score at the end (``best_member``). Under ``objective.score: realism`` a single
+        learner delivers its latest state (a population defaults to ``best_member``): realism compares
+        data, and states trained for different lengths are not comparable on it."""
         from . import report
 
         if not self.persistent:
@@ -79,7 +81,8 @@ class Topology:
         out: dict[str, Any] = {}
         if self.population:
             out.update(population=policy.report(), delivered_member=None)
-        chosen = self._chosen_state(ledger, policy, out.get("population"))
+        latest = prepared.config.objective.score == "realism"
+        chosen = self._chosen_state(ledger, policy, out.get("population"), latest=latest)
         if chosen is None or not checkpointer.files.get(chosen["field"]):
             return out
         if chosen["field"] == BEST_STATE:
@@ -97,10 +100,14 @@ class Topology:
                    model_file=report.MODEL_FILE)
         if self.population:
             out.update(delivered_member=chosen["candidate"].member, delivered_generation=chosen["generation"])
+        elif chosen["field"] != BEST_STATE:
+            out.update(delivered_state="latest")  # a single learner's latest state (realism)
         return out
 
-    def _chosen_state(self, ledger: Any, policy: Any, population: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The checkpoint field of the delivered state, with its candidate, validation score and generation."""
+    def _chosen_state(self, ledger: Any, policy: Any, population: dict[str, Any] | None,
+                      latest: bool = False) -> dict[str, Any] | None:
+        """The checkpoint field of the delivered state, with its candidate, validation score and generation
+        (``latest``: a single learner's latest state instead of its best)."""
         if getattr(policy, "deliver", "best_state") == "best_member" and population is not None:
             member = policy.best_member()
             if member is None:
@@ -110,6 +117,12 @@ class Topology:
                               if e["member"] == member and e["score"] is not None), default=None)
             return {"field": member_field(member), "candidate": Candidate(id=-1, params=params, member=member),
                     "score": population["members"][member]["latest_score"], "generation": generation}
+        if latest and population is None:
+            last = next((e for e in reversed(ledger.history) if e["stage"] == "search" and e["status"] == "ok"), None)
+            if last is None:
+                return None
+            candidate = Candidate(id=last["id"], params=last["params"], ranges=last["ranges"], member=0)
+            return {"field": member_field(0), "candidate": candidate, "score": last["score"], "generation": None}
         if ledger.best is None:
             return None
         best = Candidate.from_dict(ledger.best["candidate"])

@@ -25,7 +25,9 @@ uniform DR), the rest uniformly over ``param_space``. ``lineage`` (who copied wh
 generation) and ``schedule`` (every member's parameters and score per generation) are reported in
 ``summary.json``. The delivered model (``deliver``) is by default the best state any member reached,
 chosen on validation as a persistent learner's is (``best_state``), or the member with the best
-validation score at the end (``best_member``).
+validation score at the end (``best_member``). Under ``objective.score: realism`` the default is
+``best_member``: realism compares data, and states trained for different lengths are not comparable
+on it (an undertrained network's features make synthetic and real inputs look alike).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class PBTPolicy(Policy):
     learner_mode = "persistent"
     members_option = "population"  # the option that sets ``members`` (named when the actors do not fit)
     loop_options = frozenset({"enqueue"})
+
+    @classmethod
+    def default_options(cls, config: Any) -> dict[str, Any]:
+        # realism ranks members at equal training only: the latest states, never an early best
+        return {"deliver": "best_member"} if config.objective.score == "realism" else {}
 
     @classmethod
     def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:

@@ -27,20 +27,54 @@ def _realism_history(run_dir):
     return [h for h in runs.history(run_dir) if h["stage"] == "search" and h["status"] == "ok"]
 
 
+def _latest_per_member(history):
+    latest = {}
+    for h in history:
+        latest[h["member"]] = h
+    return latest
+
+
 def test_a_label_free_pbt_run_ranks_and_delivers_by_realism_and_finishes(tmp_path):
     summary = in_process(tiny("pbt", 12, POPULATION, *LABEL_FREE), tmp_path / "run", capacity=3).run(progress=False)
     history = _realism_history(tmp_path / "run")
     assert summary["status"] == "finished" and summary["delivered_val_score"] is None
     assert summary["chosen_on"] == "realism (mmd, raw)" and summary["objective"]["direction"] == "minimize"
     assert all(h["task_score"] is None and h["realism"] == h["score"] for h in history)  # no labels read
-    best = min(history, key=lambda h: h["score"])  # lower is better: the delivered state is the lowest
-    assert summary["delivered_realism"] == best["score"] == summary["best_score"]
-    assert summary["delivered_member"] == best["member"]
+    # under realism a population delivers the member whose *latest* state is the most realistic: states
+    # trained for different lengths are not compared (an early state's features look like anything)
+    assert summary["population"]["deliver"] == "best_member"
+    chosen = min(_latest_per_member(history).values(), key=lambda h: (h["score"], h["member"]))
+    assert summary["delivered_member"] == chosen["member"]
+    assert summary["delivered_realism"] == chosen["score"]
+    assert summary["best_score"] == min(h["score"] for h in history)  # the search's best, reported apart
     assert np.isfinite(summary["delivered_test_score"])  # the test half is still reported
     lineage = summary["population"]["lineage"]
     assert lineage  # the population exploited at least once, and always copied a lower (better) realism
     assert all(e["source_score"] < e["member_score"] for e in lineage)
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["delivered_realism"] == best["score"]
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["delivered_realism"] == chosen["score"]
+
+
+def test_an_explicit_best_state_under_realism_is_warned_and_delivers_the_lowest_state(tmp_path):
+    config = tiny("pbt", 12, "policy.options={population: 3, interval: 2, deliver: best_state}", *LABEL_FREE)
+    summary = in_process(config, tmp_path / "run", capacity=3).run(progress=False)
+    history = _realism_history(tmp_path / "run")
+    assert any(w.startswith("policy.options.deliver: value 'best_state' compares realism") for w in summary["warnings"])
+    best = min(history, key=lambda h: h["score"])
+    assert summary["population"]["deliver"] == "best_state"
+    assert summary["delivered_realism"] == best["score"] == summary["best_score"]
+    assert summary["delivered_member"] == best["member"]
+
+
+def test_a_single_persistent_learner_under_realism_delivers_its_latest_state(tmp_path):
+    config = tiny("uniform", 8, "policy.options={persistent: true}", *LABEL_FREE)
+    summary = in_process(config, tmp_path / "run").run(progress=False)
+    history = _realism_history(tmp_path / "run")
+    assert len(history) == 8 and history[-1]["score"] != min(h["score"] for h in history)  # latest is not the best
+    assert summary["status"] == "finished" and summary["delivered_state"] == "latest"
+    assert summary["delivered_realism"] == history[-1]["score"]
+    assert summary["delivered_objective_score"] == history[-1]["score"]
+    assert summary["best_score"] == min(h["score"] for h in history)
 
 
 def test_a_label_free_run_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -67,17 +101,19 @@ def test_per_candidate_search_selection_and_best_epoch_use_realism(tmp_path):
     assert summary["delivered_realism"] is not None and summary["delivered_best_epoch"] is not None
 
 
-def test_the_best_fresh_epoch_is_the_one_with_the_lowest_realism():
+def test_under_realism_fresh_epochs_deliver_the_last_epoch_not_the_most_realistic():
+    """Realism compares data: between epochs of one training it would favour an undertrained state, so
+    the last epoch is kept even where an earlier one's batch was closer to the real inputs."""
     prepared = prepare_run(tiny("optuna", 2, *LABEL_FREE))
     learner = TaskLearner({**prepared.config.learner.__dict__, "objective": {"score": "realism"}},
                           prepared.input_shape, prepared.task,
                           real=(prepared.real.x_val, prepared.real.y_val, None, None, prepared.real.x_unlabeled))
     x, y = prepared.env.sample_batch(prepared.env.nominal_params, 300, seed=0)
     x[200:] += 3.0  # the last of 3 epochs is far from the real data, the first two are not
-    x[:100] += 1.0  # ... and the first is further than the second
-    outcome = learner.evaluate(x, y, epochs=3, fresh_epochs=True)
     per_epoch = [mmd2(part.reshape(100, -1), prepared.real.x_unlabeled) for part in np.split(x, 3)]
-    assert outcome.metrics["best_epoch"] == 1 + int(np.argmin(per_epoch)) == 2
+    assert int(np.argmin(per_epoch)) != 2
+    outcome = learner.evaluate(x, y, epochs=3, fresh_epochs=True)
+    assert outcome.metrics["best_epoch"] == 3
     assert outcome.metrics["realism"] == outcome.score and "val_accuracy" not in outcome.metrics
 
 

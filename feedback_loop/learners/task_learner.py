@@ -106,7 +106,8 @@ class TaskLearner:
 
         With ``fresh_epochs``, ``(x, y)`` holds ``epochs`` equal parts, one newly rendered batch per
         epoch: epoch k trains once over part k, the model is scored on validation after every epoch,
-        and the best-scoring epoch's weights are the model kept and reported (``best_epoch``, from 1).
+        and the best-scoring epoch's weights are the model kept and reported (``best_epoch``, from 1);
+        under ``objective.score: realism`` the last epoch's (realism does not compare training lengths).
         ``train_loss`` is the loss on the batch *before* training on it (the adversarial signal).
         With ``keep_model`` the trained model's weights are kept in ``self.last_weights`` (numpy).
         """
@@ -140,9 +141,14 @@ class TaskLearner:
             raise ValueError(f"fresh_epochs: {len(xt)} samples do not split into {epochs} equal epochs")
         optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay)
         one_pass = dataclasses.replace(self.settings, epochs=1)
+        # realism compares data, and an earlier epoch's features make synthetic and real look alike
+        # (an undertrained network maps both to the same place): under realism alone, the last epoch
+        last_only = self.scorer.config.score == "realism"
         best_score, best_epoch, best_weights, best_loss = None, 0, None, float("nan")
         for epoch, (x_part, y_part) in enumerate(zip(xt.chunk(epochs), yt.chunk(epochs)), start=1):
             loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer, task=self.task)
+            if last_only and epoch < epochs:
+                continue
             score = self._scores(model, False, x_part)[0]  # the objective's (the task's by default)
             if self.scorer.better(score, best_score):  # the first of equal scores: the least trained
                 best_score, best_epoch, best_loss = score, epoch, loss

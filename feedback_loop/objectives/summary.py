@@ -16,14 +16,17 @@ def history_fields(config: Any, task: Any, metrics: dict[str, float]) -> dict[st
 
 def delivered_metrics(scheduler: Any, ledger: Any, summary: dict[str, Any]) -> dict[str, Any]:
     """The delivered model's outcome metrics (or history fields): the final stage's, the population
-    member's latest step (``deliver: best_member``), else the best state's."""
+    member's latest step (``deliver: best_member``), a single learner's latest step (``delivered_state:
+    latest``), else the best state's."""
     delivered = getattr(scheduler, "delivered", None)
     if delivered is not None and delivered.outcome.ok:
         return delivered.outcome.metrics
     population = summary.get("population") or {}
     member = summary.get("delivered_member")
-    if population.get("deliver") == "best_member" and member is not None:
-        entries = [h for h in ledger.history if h.get("member") == member and h["status"] == "ok"]
+    latest = summary.get("delivered_state") == "latest"
+    if latest or (population.get("deliver") == "best_member" and member is not None):
+        entries = [h for h in ledger.history if h["status"] == "ok" and h["stage"] == "search"
+                   and (latest or h.get("member") == member)]
         if entries:
             return {"realism": entries[-1].get("realism"), "task_score": entries[-1].get("task_score")}
         return {}
