@@ -66,6 +66,12 @@ def _persistent(c: Config, f: Facts) -> bool:
     return f.persistent
 
 
+def _latest_state_only(c: Config) -> bool:
+    from .objectives import latest_state_only  # here: it imports torch, which a config check does not need
+
+    return latest_state_only(c.objective.score)
+
+
 _PERSISTENT = "with a persistent policy (adr, adversarial, pbt, uniform with persistent: true)"
 _DELIVERS = "the policy trains its own learners and delivers a state they reached; there is no searched winner"
 _ONE_MODEL = "with a policy that has nothing to search (uniform) and budget.train_samples"
@@ -111,7 +117,7 @@ RULES: list[Rule] = [
          "compares realism between states trained for different lengths: an undertrained network's features make "
          "synthetic and real inputs look alike, so an early state tends to win (under realism the default is "
          "best_member: the members' latest states)",
-         lambda c, f: c.objective.score == "realism" and (c.policy.options or {}).get("deliver") == "best_state",
+         lambda c, f: _latest_state_only(c) and (c.policy.options or {}).get("deliver") == "best_state",
          ("policy.name=pbt", "objective.score=realism", "data.labels=0", "policy.options={deliver: best_state}")),
     Rule("search.eta", "with search.rungs 1", "warn",
          "is ignored: it is the factor between successive-halving rungs, and there is one rung",

@@ -75,14 +75,15 @@ class Topology:
         learner delivers its latest state (a population defaults to ``best_member``): realism compares
         data, and states trained for different lengths are not comparable on it."""
         from . import report
+        from .objectives import latest_state_only
 
         if not self.persistent:
             return {}
         out: dict[str, Any] = {}
         if self.population:
             out.update(population=policy.report(), delivered_member=None)
-        latest = prepared.config.objective.score == "realism"
-        chosen = self._chosen_state(ledger, policy, out.get("population"), latest=latest)
+        chosen = self._chosen_state(ledger, policy, out.get("population"),
+                                    latest=latest_state_only(prepared.config.objective.score))
         if chosen is None or not checkpointer.files.get(chosen["field"]):
             return out
         if chosen["field"] == BEST_STATE:

@@ -63,8 +63,10 @@ class PBTPolicy(Policy):
 
     @classmethod
     def default_options(cls, config: Any) -> dict[str, Any]:
+        from ..objectives import latest_state_only  # here: it imports torch, which start-up does not need
+
         # realism ranks members at equal training only: the latest states, never an early best
-        return {"deliver": "best_member"} if config.objective.score == "realism" else {}
+        return {"deliver": "best_member"} if latest_state_only(config.objective.score) else {}
 
     @classmethod
     def loop_kwargs(cls, *, env: Any, config: Any, run_dir: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import seeds
+from ..objectives import latest_state_only
 from ..objectives.scorer import Scorer, to_model_inputs
 from ..optimizer_state import load_optimizer_state_arrays, optimizer_state_arrays
 from ..tasks import Task, build_task
@@ -141,9 +142,7 @@ class TaskLearner:
             raise ValueError(f"fresh_epochs: {len(xt)} samples do not split into {epochs} equal epochs")
         optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay)
         one_pass = dataclasses.replace(self.settings, epochs=1)
-        # realism compares data, and an earlier epoch's features make synthetic and real look alike
-        # (an undertrained network maps both to the same place): under realism alone, the last epoch
-        last_only = self.scorer.config.score == "realism"
+        last_only = latest_state_only(self.scorer.config.score)  # realism: the last epoch, not an early one
         best_score, best_epoch, best_weights, best_loss = None, 0, None, float("nan")
         for epoch, (x_part, y_part) in enumerate(zip(xt.chunk(epochs), yt.chunk(epochs)), start=1):
             loss = train_epochs(model, x_part, y_part, one_pass, generator, optimizer, task=self.task)

@@ -75,6 +75,14 @@ def check_run(config: Any, policy_cls: type) -> None:
             raise ConfigError(str(err)) from err
 
 
+def latest_state_only(score: str) -> bool:
+    """Whether choices between states of one training take the latest state (the last fresh epoch, a
+    single learner's latest state, PBT's ``best_member``) instead of the best-scoring one. True under
+    ``realism`` alone: realism compares data, and an undertrained network's features make synthetic and
+    real inputs look alike, so an early state would win; a task score keeps its say otherwise."""
+    return score == "realism"
+
+
 def fed_back_objective(objective: Any, task: Any) -> Objective:
     """The score fed back and its direction: the task's (also under ``pareto``, whose realism reaches
     the study beside it), ``realism_<kind>`` (minimized), or the task score penalized by realism (the
@@ -105,4 +113,4 @@ def combine(task_score: float, realism_value: float, weight: float, direction: s
 
 
 __all__ = ["REALISMS", "SCORES", "c2st", "check_objective_config", "check_policy", "check_run",
-           "chosen_on", "combine", "fed_back_objective", "mmd2", "realism"]
+           "chosen_on", "combine", "fed_back_objective", "latest_state_only", "mmd2", "realism"]
